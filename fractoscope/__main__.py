@@ -1,0 +1,5 @@
+import sys
+
+from fractoscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,27 @@
+"""Shared test set-up: headless Qt, paths to the shared real SEM data, small thread pools."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Deterministic, polite on a loaded 2-core CI machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+SEM_TIFF = SHARED_DATA / "sem-tiff"
+
+
+@pytest.fixture(scope="session")
+def sem_tiff_dir() -> Path:
+    """Folder of real vendor TIFFs (../shared/data/sem-tiff); skips when it is absent."""
+    if not (SEM_TIFF / "MANIFEST.md").is_file():
+        pytest.skip(f"shared SEM data not found at {SEM_TIFF} (run from a checkout beside shared/)")
+    return SEM_TIFF
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
