@@ -1,1 +1,25 @@
+"""Image preparation for analysis, pure numpy / scikit-image (no Qt, no torch).
 
+Flow: read (``fractoscope.io.read_sem``) -> calibrate (pixel size) -> normalise
+(:func:`to_float_grey`, :func:`normalize_contrast`, :func:`resample_to_pixel_size` to the model's
+pixel size) -> tile (:func:`tile_grid`, :func:`extract_tiles`, :func:`tile_weight`) -> infer (model,
+elsewhere) -> stitch (:class:`Stitcher` blends per-tile maps back into a full-image map).
+"""
+
+from .grey import normalize_contrast, to_float_grey
+from .resample import resample_to_pixel_size
+from .stitch import Stitcher
+from .tiles import TileBox, extract_tiles, overlap_pixels, tile_grid
+from .weights import tile_weight
+
+__all__ = [
+    "Stitcher",
+    "TileBox",
+    "extract_tiles",
+    "normalize_contrast",
+    "overlap_pixels",
+    "resample_to_pixel_size",
+    "tile_grid",
+    "tile_weight",
+    "to_float_grey",
+]
