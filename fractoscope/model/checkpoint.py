@@ -1,0 +1,194 @@
+"""Checkpoints: ``NAME.safetensors`` (weights) + ``NAME.json`` (model card), loaded safely.
+
+Weights are read with ``safetensors`` only (no pickle). The card names the file's sha256, and a
+file whose hash, keys or tensor shapes do not match the card is refused with a ModelError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from fractoscope.analysis.results import ModelInfo
+from fractoscope.errors import ModelError
+from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
+from fractoscope.model.taxonomy import Taxonomy
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+CARD_FORMAT = "fractoscope-model-card/1"
+
+
+def _bundled_models_dir() -> Path:
+    """models/ beside the package (source checkout) or inside a PyInstaller bundle."""
+    import sys
+
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "models"
+    return MODELS_DIR
+
+
+def default_model_path() -> Path:
+    """The bundled checkpoint (newest ``hffnet2d-*.safetensors`` in ``models/``)."""
+    d = _bundled_models_dir()
+    found = sorted(d.glob("hffnet2d-*.safetensors"))
+    if not found:
+        raise ModelError(f"no bundled model found in {d} (expected hffnet2d-*.safetensors)")
+    return found[-1]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def card_path_for(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+@dataclass
+class LoadedModel:
+    model: HFFNet2d
+    info: ModelInfo
+    card: dict
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.info.taxonomy
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a card must be readable by everyone
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    model: HFFNet2d, taxonomy: Taxonomy, weights_path: Path, card_extra: dict | None = None
+) -> dict:
+    """Write weights (safetensors, atomically) and the model card; returns the card."""
+    weights_path = Path(weights_path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights_path.with_name(weights_path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "model": "HFFNet2d"})
+    os.replace(tmp, weights_path)
+    cfg = model.cfg
+    card = {
+        "format": CARD_FORMAT,
+        "name": weights_path.stem,
+        "architecture": "HFFNet-2d (EfficientNet-Lite0 CNN + ViT blocks, hierarchical fusion, 2 heads)",
+        "config": cfg.to_dict(),
+        "taxonomy": taxonomy.to_dict(),
+        "input": {
+            "size": cfg.input_size,
+            "channels": cfg.in_chans,
+            "normalisation": {"percentile_clip": [0.5, 99.5], "mean": 0.5, "std": 0.25},
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "weights_file": weights_path.name,
+        "sha256": sha256_file(weights_path),
+    }
+    card.update(card_extra or {})
+    _atomic_write_bytes(card_path_for(weights_path), json.dumps(card, indent=2).encode())
+    return card
+
+
+def read_card(weights_path: Path) -> dict:
+    cp = card_path_for(Path(weights_path))
+    try:
+        card = json.loads(cp.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{weights_path}: model card {cp.name} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{cp}: unreadable model card ({exc})") from None
+    for key in ("config", "taxonomy", "sha256", "input"):
+        if key not in card:
+            raise ModelError(f"{cp}: model card lacks '{key}'")
+    return card
+
+
+def load_checkpoint(weights_path: Path | None = None, verify_hash: bool = True) -> LoadedModel:
+    """Load a checkpoint after checking it against its card. Raises ModelError with a reason."""
+    weights_path = Path(weights_path) if weights_path else default_model_path()
+    if not weights_path.is_file():
+        raise ModelError(f"{weights_path}: model file not found")
+    if weights_path.suffix != ".safetensors":
+        raise ModelError(f"{weights_path}: only .safetensors checkpoints are accepted")
+    card = read_card(weights_path)
+    if verify_hash:
+        actual = sha256_file(weights_path)
+        if actual != card["sha256"]:
+            raise ModelError(
+                f"{weights_path.name}: sha256 {actual[:12]}… does not match its model card "
+                f"({str(card['sha256'])[:12]}…): file altered or card from another model"
+            )
+    try:
+        taxonomy = Taxonomy.from_dict(card["taxonomy"])
+        cfg = HFFNetConfig.from_dict(card["config"])
+        model = HFFNet2d(cfg)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{weights_path.name}: inconsistent model card ({exc})") from None
+    if len(taxonomy.level1) != cfg.n_level1 or len(taxonomy.level2) != cfg.n_level2:
+        raise ModelError(f"{weights_path.name}: taxonomy size does not match the network config")
+    try:
+        state = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{weights_path.name}: not a valid safetensors file ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ModelError(
+            f"{weights_path.name}: tensors do not match the card's network "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    bad = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if bad:
+        raise ModelError(f"{weights_path.name}: tensor shapes differ from the card's network: {bad[:3]}")
+    model.load_state_dict(state)
+    model.eval()
+    rng = card.get("training", {}).get("pixel_size_range_m")
+    info = ModelInfo(
+        name=str(card.get("name", weights_path.stem)),
+        sha256=str(card["sha256"]),
+        taxonomy=taxonomy,
+        input_size=int(card["input"].get("size", cfg.input_size)),
+        pixel_size_range_m=(float(rng[0]), float(rng[1])) if rng else None,
+        card=card,
+    )
+    return LoadedModel(model, info, card)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; asking for CUDA without it is an error."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError("CUDA was requested but no CUDA device is available (use --device cpu)")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ModelError(f"unknown device '{name}' (use auto, cpu or cuda)")
