@@ -30,9 +30,12 @@ class TileBox:
 
 
 def overlap_pixels(tile: int, overlap: float | int) -> int:
-    """Overlap in pixels: a float in [0, 1) is a fraction of ``tile``, anything else is pixels."""
+    """Overlap in pixels: a float in [0, 1) is a fraction of ``tile``, anything else is pixels.
+
+    A fraction is always valid: it is capped at ``tile - 1`` so the grid keeps moving.
+    """
     if isinstance(overlap, float) and 0.0 <= overlap < 1.0:
-        px = int(round(overlap * tile))
+        px = min(int(round(overlap * tile)), tile - 1)
     else:
         px = int(round(overlap))
     if px < 0 or px >= tile:

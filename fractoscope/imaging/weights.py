@@ -17,8 +17,9 @@ def tile_weight(
     min_std: float = 0.01,
     full_std: float = 0.03,
     saturated_fraction: float = 0.5,
-    flat_fraction: float = 0.6,
+    flat_fraction: float = 0.75,
     glyph_contrast: float = 0.2,
+    plateau_fraction: float = 0.9,
 ) -> float:
     """Usefulness of one tile for classification, in [0, 1].
 
@@ -34,15 +35,21 @@ def tile_weight(
       strokes. Real SEM texture, even smooth areas, has shot noise and no such exact plateau. The
       factor goes to 0 when more than ``flat_fraction`` of the pixels sit in the two most
       populated fine (1/512) grey-level bins *and* the remaining pixels are mostly more than
-      ``glyph_contrast`` away from that background.
+      ``glyph_contrast`` away from that background and thin (within 2 px of it) (white text on black, scale bars); it also
+      goes to 0, whatever the glyphs look like, when more than ``plateau_fraction`` of the pixels
+      sit on those plateaus (anti-aliased grey-on-grey data bars such as TESCAN's). On the shared
+      real SEM images texture tiles have at most ~0.4 (mostly < 0.2) of their pixels in two such
+      bins, the data-bar tiles over 0.9.
     """
     t = np.asarray(tile_img, dtype=np.float32)
     if t.ndim != 2 or t.size == 0:
         raise ValueError(f"expected a non-empty 2-D tile, got shape {t.shape}")
-    t = t[np.isfinite(t)]
-    if t.size < 4:
+    finite = np.isfinite(t)
+    if np.count_nonzero(finite) < 4:
         return 0.0
-    t = np.clip(t, 0.0, 1.0)
+    # Non-finite pixels count as background-level grey (the median); they carry no texture.
+    img = np.clip(np.where(finite, t, np.median(t[finite])), 0.0, 1.0)
+    t = flat_vals = img.ravel()
     n = t.size
 
     w_contrast = _ramp(float(t.std()), min_std, full_std)
@@ -55,18 +62,44 @@ def tile_weight(
     if w_sat == 0.0:
         return 0.0
 
-    counts, edges = np.histogram(t, bins=512, range=(0.0, 1.0))
+    counts, edges = np.histogram(flat_vals, bins=512, range=(0.0, 1.0))
     top = np.argsort(counts)[-2:]
     flat = float(counts[top].sum()) / n
-    text = 0.0
-    if flat > 0.5 * flat_fraction:
-        in_bg = np.zeros(t.shape, bool)
+    text = _ramp(flat, 0.8 * plateau_fraction, plateau_fraction)
+    if flat > 0.5 * flat_fraction and text < 1.0:
+        in_bg = np.zeros(img.shape, bool)
         for b in top:
-            in_bg |= (t >= edges[b]) & (t <= edges[b + 1])
-        rest = t[~in_bg]
-        if rest.size:
-            centres = 0.5 * (edges[top] + edges[top + 1])
-            dist = np.min(np.abs(rest[:, None] - centres[None, :].astype(np.float32)), axis=1)
-            glyph = float(np.count_nonzero(dist > glyph_contrast)) / rest.size
-            text = _ramp(flat, 0.5 * flat_fraction, flat_fraction) * _ramp(glyph, 0.2, 0.5)
+            in_bg |= (img >= edges[b]) & (img <= edges[b + 1])
+        fg = ~in_bg
+        if fg.any():
+            centres = (0.5 * (edges[top] + edges[top + 1])).astype(np.float32)
+            dist = np.min(np.abs(img[fg][:, None] - centres[None, :]), axis=1)
+            glyph = float(np.count_nonzero(dist > glyph_contrast)) / dist.size
+            # Glyph strokes are thin: nearly all their pixels lie within 2 px of the background.
+            # Bright objects on a dark SEM background (rods, particles) have broad interiors.
+            thin = float(np.count_nonzero(fg & _dilate(in_bg, 2))) / float(np.count_nonzero(fg))
+            glyphs = (
+                _ramp(flat, 0.5 * flat_fraction, flat_fraction)
+                * _ramp(glyph, 0.2, 0.5)
+                * _ramp(thin, 0.6, 0.85)
+            )
+            text = max(text, glyphs)
     return float(np.clip(w_contrast * w_sat * (1.0 - text), 0.0, 1.0))
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2r+1)^2 square, with plain numpy (separable max of shifts)."""
+    out = mask.copy()
+    for axis in (0, 1):
+        acc = out.copy()
+        for d in range(1, r + 1):
+            fwd = np.zeros_like(out)
+            bwd = np.zeros_like(out)
+            src = [slice(None)] * 2
+            dst = [slice(None)] * 2
+            src[axis], dst[axis] = slice(d, None), slice(None, -d)
+            fwd[tuple(dst)] = out[tuple(src)]
+            bwd[tuple(src)] = out[tuple(dst)]
+            acc |= fwd | bwd
+        out = acc
+    return out
