@@ -1,0 +1,131 @@
+"""Save a Prediction (probabilities, tiles, CAMs, provenance) so the viewer can reopen it later.
+
+One compressed ``.npz`` per image: numeric arrays plus a JSON string for everything else. Loaded
+with ``allow_pickle=False``: a results folder from elsewhere cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
+from fractoscope.errors import FractoscopeError
+from fractoscope.model.taxonomy import Taxonomy
+
+FORMAT_VERSION = 1
+
+
+def save_prediction(path: Path, prediction: Prediction) -> None:
+    """Write ``prediction`` to ``path`` atomically (temporary file in the same folder, rename)."""
+    p = prediction
+    meta = {
+        "format": "fractoscope-prediction",
+        "version": FORMAT_VERSION,
+        "taxonomy": p.taxonomy.to_dict(),
+        "cam_stride": p.cam_stride,
+        "image_shape": list(p.image_shape),
+        "model": {
+            "name": p.model.name,
+            "sha256": p.model.sha256,
+            "taxonomy": p.model.taxonomy.to_dict(),
+            "input_size": p.model.input_size,
+            "pixel_size_range_m": list(p.model.pixel_size_range_m)
+            if p.model.pixel_size_range_m
+            else None,
+            "card": p.model.card,
+        },
+        "device": p.device,
+        "pixel_size_m": p.pixel_size_m,
+        "calibration_source": p.calibration_source,
+        "analysis_pixel_size_m": p.analysis_pixel_size_m,
+        "path": p.path,
+        "timings": p.timings,
+        "warnings": list(p.warnings),
+    }
+    n1, n2 = len(p.taxonomy.level1), len(p.taxonomy.level2)
+    arrays = {
+        "meta": np.array(json.dumps(meta)),
+        "p_level1": np.asarray(p.p_level1, dtype=np.float64),
+        "p_level2": np.asarray(p.p_level2, dtype=np.float64),
+        "tile_boxes": np.array([[t.y0, t.x0, t.y1, t.x1] for t in p.tiles], dtype=np.int64).reshape(
+            -1, 4
+        ),
+        "tile_weights": np.array([t.weight for t in p.tiles], dtype=np.float64),
+        "tile_p_level1": np.array([t.p_level1 for t in p.tiles], dtype=np.float32).reshape(-1, n1),
+        "tile_p_level2": np.array([t.p_level2 for t in p.tiles], dtype=np.float32).reshape(-1, n2),
+    }
+    if p.cams_level1 is not None:
+        arrays["cams_level1"] = np.asarray(p.cams_level1, dtype=np.float32)
+    if p.cams_level2 is not None:
+        arrays["cams_level2"] = np.asarray(p.cams_level2, dtype=np.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_stored_prediction(path: Path | str) -> Prediction:
+    """Reopen a prediction saved by a batch run (``OUTDIR/items/<key>.npz``) without recomputing."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != "fractoscope-prediction":
+                raise FractoscopeError(f"{path.name}: not a stored Fractoscope prediction")
+            taxonomy = Taxonomy.from_dict(meta["taxonomy"])
+            m = meta["model"]
+            model = ModelInfo(
+                name=m["name"],
+                sha256=m["sha256"],
+                taxonomy=Taxonomy.from_dict(m["taxonomy"]),
+                input_size=int(m["input_size"]),
+                pixel_size_range_m=tuple(m["pixel_size_range_m"])
+                if m.get("pixel_size_range_m")
+                else None,
+                card=m.get("card") or {},
+            )
+            tiles = [
+                TilePrediction(int(b[0]), int(b[1]), int(b[2]), int(b[3]), float(w), p1, p2)
+                for b, w, p1, p2 in zip(
+                    z["tile_boxes"],
+                    z["tile_weights"],
+                    z["tile_p_level1"],
+                    z["tile_p_level2"],
+                    strict=True,
+                )
+            ]
+            return Prediction(
+                taxonomy=taxonomy,
+                p_level1=z["p_level1"],
+                p_level2=z["p_level2"],
+                tiles=tiles,
+                cams_level1=z["cams_level1"] if "cams_level1" in z.files else None,
+                cams_level2=z["cams_level2"] if "cams_level2" in z.files else None,
+                cam_stride=float(meta["cam_stride"]),
+                image_shape=(int(meta["image_shape"][0]), int(meta["image_shape"][1])),
+                model=model,
+                device=meta["device"],
+                pixel_size_m=meta["pixel_size_m"],
+                calibration_source=meta["calibration_source"],
+                analysis_pixel_size_m=meta["analysis_pixel_size_m"],
+                path=meta.get("path"),
+                timings=dict(meta.get("timings") or {}),
+                warnings=list(meta.get("warnings") or []),
+            )
+    except FractoscopeError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FractoscopeError(f"cannot read stored prediction {path.name}: {exc}") from None
