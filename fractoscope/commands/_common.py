@@ -1,0 +1,33 @@
+"""Helpers shared by the headless commands: error lines, JSON output, device/model options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def error_line(path: object, reason: object) -> None:
+    """The one line a user sees for a failed file (no traceback)."""
+    text = str(reason)
+    # Errors from fractoscope.io already name the file; don't say it twice.
+    line = text if text.startswith(str(path)) else f"{path}: {text}"
+    print(f"fractoscope: {line}", file=sys.stderr)
+
+
+def fail(reason: object) -> int:
+    print(f"fractoscope: {reason}", file=sys.stderr)
+    return 2
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default=None, help="checkpoint .safetensors (default: the bundled HFFNet-2d)")
+    p.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available, else CPU"
+    )

@@ -1,0 +1,111 @@
+"""Image-level evaluation of a checkpoint on a labelled folder, through the full analysis pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fractoscope.analysis.pipeline import Analyzer
+from fractoscope.errors import FractoscopeError
+from fractoscope.train.data import scan_labelled_folder
+
+
+@dataclass
+class Evaluation:
+    n: int
+    level1_labels: list[str]
+    level2_labels: list[str]
+    confusion_level1: np.ndarray  # rows: true, cols: predicted
+    confusion_level2: np.ndarray | None
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    model: dict = field(default_factory=dict)
+
+    @property
+    def level1_accuracy(self) -> float:
+        c = self.confusion_level1
+        return float(np.trace(c) / c.sum()) if c.sum() else float("nan")
+
+    @property
+    def level2_accuracy(self) -> float | None:
+        c = self.confusion_level2
+        if c is None:
+            return None
+        return float(np.trace(c) / c.sum()) if c.sum() else float("nan")
+
+    @staticmethod
+    def _per_class(c: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
+        out = {}
+        for i, lab in enumerate(labels):
+            tp = c[i, i]
+            prec = tp / c[:, i].sum() if c[:, i].sum() else float("nan")
+            rec = tp / c[i].sum() if c[i].sum() else float("nan")
+            out[lab] = {"precision": float(prec), "recall": float(rec), "support": int(c[i].sum())}
+        return out
+
+    def to_json_dict(self) -> dict:
+        d = {
+            "n": self.n,
+            "level1_accuracy": self.level1_accuracy,
+            "level2_accuracy": self.level2_accuracy,
+            "level1_labels": self.level1_labels,
+            "level2_labels": self.level2_labels,
+            "confusion_level1": self.confusion_level1.tolist(),
+            "confusion_level2": None if self.confusion_level2 is None else self.confusion_level2.tolist(),
+            "per_class_level1": self._per_class(self.confusion_level1, self.level1_labels),
+            "per_class_level2": None
+            if self.confusion_level2 is None
+            else self._per_class(self.confusion_level2, self.level2_labels),
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+            "model": self.model,
+        }
+        return d
+
+
+def evaluate_folder(
+    data_dir: Path, analyzer: Analyzer, progress: Callable[[int, int], None] | None = None
+) -> Evaluation:
+    """Score every image of ``data_dir`` (level1/level2/* or level1/*) with ``analyzer``."""
+    from fractoscope.io import read_sem
+
+    items, tree_tax = scan_labelled_folder(Path(data_dir))
+    tax = analyzer.model_info.taxonomy
+    unknown = sorted({i.level1 for i in items} - set(tax.level1))
+    unknown += sorted({i.level2 for i in items if i.level2} - set(tax.level2))
+    if unknown:
+        raise FractoscopeError(f"{data_dir}: classes not in the model's taxonomy: {', '.join(unknown)}")
+    two_level = tree_tax is not None
+    c1 = np.zeros((len(tax.level1),) * 2, np.int64)
+    c2 = np.zeros((len(tax.level2),) * 2, np.int64) if two_level else None
+    failed: list[tuple[str, str]] = []
+    for k, it in enumerate(items):
+        try:
+            pred = analyzer.analyze(read_sem(it.path), with_cams=False)
+        except FractoscopeError as exc:
+            failed.append((str(it.path), str(exc)))
+        else:
+            c1[tax.level1.index(it.level1), tax.level1.index(pred.level1.label)] += 1
+            if c2 is not None and it.level2:
+                c2[tax.level2.index(it.level2), tax.level2.index(pred.level2.label)] += 1
+        if progress:
+            progress(k + 1, len(items))
+    info = analyzer.model_info
+    return Evaluation(
+        n=int(c1.sum()),
+        level1_labels=tax.level1,
+        level2_labels=tax.level2,
+        confusion_level1=c1,
+        confusion_level2=c2,
+        failed=failed,
+        model={"name": info.name, "sha256": info.sha256},
+    )
+
+
+def format_confusion(c: np.ndarray, labels: list[str]) -> str:
+    short = [lab[:10] for lab in labels]
+    w = max(len(s) for s in short) + 1
+    head = " " * (w + 1) + "".join(f"{s:>{w}}" for s in short)
+    rows = [head] + [f"{short[i]:>{w}} " + "".join(f"{v:>{w}}" for v in c[i]) for i in range(len(labels))]
+    return "\n".join(rows)
