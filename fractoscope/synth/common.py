@@ -1,0 +1,240 @@
+"""Building blocks shared by the morphology modules: noise fields, Voronoi cells, scale picking.
+
+All height fields are in *pixel* units (a height of 3 means three pixel widths), so slopes are
+plain finite differences and the SEM renderer needs no pixel size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+@dataclass
+class Surface:
+    """A morphology before imaging: height (pixels) and an optional material-contrast factor."""
+
+    height: np.ndarray
+    albedo: np.ndarray | None = None
+
+
+def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def pick_scale(
+    rng: np.random.Generator, phys_m: tuple[float, float], px_m: float, pix: tuple[float, float]
+) -> float:
+    """A feature size in pixels: log-uniform over the physical range that is also visible.
+
+    ``phys_m`` is the physically plausible size range in metres, ``pix`` the range in pixels that
+    reads at this image size. When they do not overlap the visible bound nearest to physics wins.
+    """
+    lo = max(phys_m[0] / px_m, pix[0])
+    hi = min(phys_m[1] / px_m, pix[1])
+    if lo >= hi:
+        v = float(np.clip(np.sqrt(phys_m[0] * phys_m[1]) / px_m, pix[0], pix[1]))
+        return v
+    return loguniform(rng, lo, hi)
+
+
+def fbm(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    beta: float = 3.0,
+    cutoff: float | None = None,
+    aniso: float = 1.0,
+    angle: float = 0.0,
+    lowcut: float = 0.0,
+) -> np.ndarray:
+    """Fractal (power-law spectrum ~ f**-beta) noise, unit std.
+
+    ``aniso`` > 1 stretches structures along ``angle`` (radians); ``cutoff``/``lowcut`` are
+    frequency limits in cycles per pixel.
+    """
+    h, w = shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    if aniso != 1.0:
+        c, s = np.cos(angle), np.sin(angle)
+        fu = fx * c + fy * s  # frequency along the stretch direction
+        fv = -fx * s + fy * c
+        f = np.sqrt((fu * aniso) ** 2 + fv**2)
+    else:
+        f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    amp = f ** (-beta / 2.0)
+    if cutoff:
+        amp *= np.exp(-((f / cutoff) ** 2))
+    if lowcut:
+        amp *= 1.0 - np.exp(-((f / lowcut) ** 2))
+    amp[0, 0] = 0.0
+    spec = (rng.standard_normal(amp.shape) + 1j * rng.standard_normal(amp.shape)) * amp
+    out = np.fft.irfft2(spec, s=shape)
+    sd = out.std()
+    return (out / sd if sd > 0 else out).astype(np.float32)
+
+
+def smooth1d(rng: np.random.Generator, n: int, sigma: float, size: int = 1) -> np.ndarray:
+    """``size`` smooth random 1-D curves of length n with unit std (shape (size, n))."""
+    x = rng.standard_normal((size, n + int(6 * sigma)))
+    x = ndi.gaussian_filter1d(x, sigma, axis=1, mode="wrap")[:, : n]
+    sd = x.std(axis=1, keepdims=True)
+    return x / np.where(sd > 0, sd, 1)
+
+
+def jittered_points(
+    rng: np.random.Generator, shape: tuple[int, int], spacing: float, jitter: float = 0.8, margin: float = 0.0
+) -> np.ndarray:
+    """Roughly uniformly packed points (N, 2) as (row, col), a jittered grid with random phase."""
+    h, w = shape
+    ny = int(np.ceil((h + 2 * margin) / spacing)) + 1
+    nx = int(np.ceil((w + 2 * margin) / spacing)) + 1
+    gy, gx = np.mgrid[0:ny, 0:nx].astype(np.float64)
+    off = rng.uniform(0, spacing, 2)
+    pts = np.stack([gy.ravel(), gx.ravel()], 1) * spacing + off - margin
+    # Hexagonal-ish stagger keeps the packing from looking like a grid.
+    pts[:, 1] += (gy.ravel() % 2) * spacing * 0.5
+    pts += rng.uniform(-0.5, 0.5, pts.shape) * spacing * jitter
+    return pts
+
+
+def nearest_seed(shape: tuple[int, int], pts: np.ndarray, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest point and the (row, col) offset to it, for every pixel.
+
+    Points outside the image (up to ``margin``) still own their cells, so cells at the border are
+    not truncated artificially.
+    """
+    h, w = shape
+    H, W = h + 2 * margin, w + 2 * margin
+    r = np.round(pts[:, 0] + margin).astype(int)
+    c = np.round(pts[:, 1] + margin).astype(int)
+    ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+    idx_img = np.full((H, W), -1, np.int64)
+    ids = np.nonzero(ok)[0]
+    idx_img[r[ok], c[ok]] = ids
+    _, (ir, ic) = ndi.distance_transform_edt(idx_img < 0, return_indices=True)
+    ir = ir[margin : margin + h, margin : margin + w]
+    ic = ic[margin : margin + h, margin : margin + w]
+    lab = idx_img[ir, ic]
+    yy, xx = np.mgrid[0:h, 0:w]
+    dy = yy + margin - (pts[lab, 0] + margin)
+    dx = xx + margin - (pts[lab, 1] + margin)
+    return lab, np.stack([dy, dx]).astype(np.float32)
+
+
+def warp_labels(rng: np.random.Generator, lab: np.ndarray, amp: float, scale: float) -> np.ndarray:
+    """Wiggle cell boundaries (real grain/crack boundaries are not straight bisectors)."""
+    if amp <= 0:
+        return lab
+    h, w = lab.shape
+    cut = 1.0 / max(scale, 2.0)
+    wy = fbm(rng, (h, w), beta=3.0, cutoff=cut) * amp
+    wx = fbm(rng, (h, w), beta=3.0, cutoff=cut) * amp
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return ndi.map_coordinates(lab, [yy + wy, xx + wx], order=0, mode="nearest")
+
+
+def boundaries(lab: np.ndarray) -> np.ndarray:
+    """Pixels where the label changes to a right or lower neighbour (and their partners)."""
+    b = np.zeros(lab.shape, bool)
+    dv = lab[1:, :] != lab[:-1, :]
+    dh = lab[:, 1:] != lab[:, :-1]
+    b[1:, :] |= dv
+    b[:-1, :] |= dv
+    b[:, 1:] |= dh
+    b[:, :-1] |= dh
+    return b
+
+
+def boundary_distance(lab: np.ndarray) -> np.ndarray:
+    b = boundaries(lab)
+    if not b.any():
+        return np.full(lab.shape, 1e4, np.float32)
+    return ndi.distance_transform_edt(~b).astype(np.float32)
+
+
+def boundary_pairs(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel, its own label and the label of the nearest *other* cell across a boundary
+    (only meaningful near boundaries); used to give each grain-boundary segment its own properties.
+    """
+    b = boundaries(lab)
+    other = lab.copy()
+    # Neighbour label across the boundary, taken from whichever 4-neighbour differs.
+    for axis, sh in ((0, 1), (0, -1), (1, 1), (1, -1)):
+        nb = np.roll(lab, sh, axis=axis)
+        m = (nb != lab) & (other == lab)
+        other[m] = nb[m]
+    if b.any():
+        _, (ir, ic) = ndi.distance_transform_edt(~b, return_indices=True)
+        other = np.where(other == lab, other[ir, ic], other)
+    return lab, other
+
+
+def pair_random(a: np.ndarray, b: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A random value per unordered label pair (same on both sides of a boundary)."""
+    lo = np.minimum(a, b).astype(np.int64)
+    hi = np.maximum(a, b).astype(np.int64)
+    key = (lo * 73856093) ^ (hi * 19349663)
+    return table[key % table.size]
+
+
+def sample_canvas(canvas: np.ndarray, angle: float, shape: tuple[int, int], order: int = 1,
+                  center: tuple[float, float] | None = None, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Rotate a canvas (rows = across 'v', cols = along 'u') onto the image grid.
+
+    Image pixel (y, x) maps to canvas (v, u) = R(angle) * ((y, x) - image centre) / scale + canvas
+    centre, so structures running along the canvas columns end up running along ``angle``.
+    """
+    h, w = shape
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    if center is not None:
+        cy, cx = center
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy -= cy
+    xx -= cx
+    c, s = np.cos(angle), np.sin(angle)
+    u = (xx * c + yy * s) / scale[0]
+    v = (-xx * s + yy * c) / scale[1]
+    ch, cw = canvas.shape
+    return ndi.map_coordinates(canvas, [v + (ch - 1) / 2, u + (cw - 1) / 2], order=order, mode="reflect")
+
+
+def rotated_coords(shape: tuple[int, int], angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) coordinates of every pixel relative to the image centre; u runs along ``angle``."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy -= (h - 1) / 2
+    xx -= (w - 1) / 2
+    c, s = np.cos(angle), np.sin(angle)
+    return xx * c + yy * s, -xx * s + yy * c
+
+
+def bumps(rng: np.random.Generator, shape: tuple[int, int], n: int, radius: tuple[float, float],
+          mask: np.ndarray | None = None) -> np.ndarray:
+    """Height of ``n`` small spherical particles/nodules (debris, inclusions, nodules)."""
+    h, w = shape
+    out = np.zeros(shape, np.float32)
+    if n <= 0:
+        return out
+    if mask is not None and mask.any():
+        cand = np.flatnonzero(mask)
+        pos = cand[rng.integers(0, cand.size, n)]
+        ys, xs = np.unravel_index(pos, shape)
+    else:
+        ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+    rs = np.exp(rng.uniform(np.log(radius[0]), np.log(radius[1]), n))
+    for y, x, r in zip(ys, xs, rs, strict=True):
+        ri = int(np.ceil(r)) + 1
+        y0, y1, x0, x1 = max(0, y - ri), min(h, y + ri + 1), max(0, x - ri), min(w, x + ri + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        gy, gx = np.mgrid[y0:y1, x0:x1]
+        # Slightly irregular particles: random ellipse.
+        e = rng.uniform(0.7, 1.3)
+        d2 = ((gy - y) * e) ** 2 + ((gx - x) / e) ** 2
+        cap = np.sqrt(np.clip(r * r - d2, 0, None))
+        np.maximum(out[y0:y1, x0:x1], cap, out=out[y0:y1, x0:x1])
+    return out

@@ -1,0 +1,95 @@
+"""Corrosion: hemispherical pits on a smoother surface, and mud-cracked corrosion-product layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fractoscope.synth.common import (
+    Surface,
+    boundary_distance,
+    bumps,
+    fbm,
+    jittered_points,
+    nearest_seed,
+    pick_scale,
+    warp_labels,
+)
+
+PX_RANGE_PITTING = (30e-9, 500e-9)
+PX_RANGE_MUD = (40e-9, 500e-9)
+
+
+def pitting(rng: np.random.Generator, size: int, px: float) -> Surface:
+    shape = (size, size)
+    rmed = pick_scale(rng, (0.5e-6, 30e-6), px, (4, size / 10))
+    # Smoother base: fine roughness, sometimes faint grinding marks from surface preparation.
+    h = rng.uniform(0.2, 0.8) * fbm(rng, shape, beta=2.6, cutoff=0.3)
+    h += rng.uniform(0.5, 4) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    if rng.random() < 0.35:
+        h += rng.uniform(0.1, 0.4) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=20.0,
+                                         angle=rng.uniform(0, np.pi))
+    area = rng.uniform(0.05, 0.4) * size * size
+    radii = []
+    while sum(np.pi * r * r for r in radii) < area and len(radii) < 400:
+        radii.append(rmed * float(np.exp(rng.normal(0, 0.55))))
+    pits = np.zeros(shape, np.float32)
+    inside = np.zeros(shape, bool)
+    yy, xx = np.mgrid[0:size, 0:size]
+    cy, cx = rng.uniform(-rmed, size + rmed, 2)
+    for r in radii:
+        if rng.random() < 0.3:  # coalesced: the new pit grows into its neighbour
+            ang = rng.uniform(0, 2 * np.pi)
+            cy, cx = cy + 1.1 * r * np.sin(ang), cx + 1.1 * r * np.cos(ang)
+        else:
+            cy, cx = rng.uniform(-r, size + r, 2)
+        ri = int(np.ceil(r)) + 2
+        y0, y1 = max(0, int(cy) - ri), min(size, int(cy) + ri + 1)
+        x0, x1 = max(0, int(cx) - ri), min(size, int(cx) + ri + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        d2 = ((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2) / (r * r)
+        bowl = -r * rng.uniform(0.5, 1.0) * np.sqrt(np.clip(1 - d2, 0, None))
+        np.minimum(pits[y0:y1, x0:x1], bowl, out=pits[y0:y1, x0:x1])
+        inside[y0:y1, x0:x1] |= d2 < 1
+    # Pit walls are etched rough; some pits have corrosion product nodules at the rim.
+    h = h + pits + inside * rng.uniform(0.3, 1.2) * fbm(rng, shape, beta=2.2, cutoff=0.35)
+    albedo = np.ones(shape, np.float32)
+    if rng.random() < 0.5:
+        d_out = boundary_distance(inside.astype(np.int32))
+        rim = (~inside) & (d_out < rmed * 0.3)
+        nod = bumps(rng, shape, int(rim.sum() * rng.uniform(0.002, 0.02)), (0.7, max(1.0, rmed * 0.15)), mask=rim)
+        h += nod
+        albedo[nod > 0] = rng.uniform(1.05, 1.4)
+    return Surface(h.astype(np.float32), albedo)
+
+
+def mud_cracking(rng: np.random.Generator, size: int, px: float) -> Surface:
+    shape = (size, size)
+    cell = pick_scale(rng, (2e-6, 60e-6), px, (18, size / 2.5))
+    pts = jittered_points(rng, shape, cell, jitter=1.0, margin=cell)
+    lab, (dy, dx) = nearest_seed(shape, pts, margin=int(cell) + 2)
+    lab = warp_labels(rng, lab, cell * rng.uniform(0.05, 0.15), cell / 3)
+    d = boundary_distance(lab)
+    n = len(pts)
+    T = rng.uniform(4, 14)  # layer thickness (pixels)
+    # Layer: cells dried/shrunk, some curled up at their edges, each slightly tilted.
+    curl = np.where(rng.random(n) < rng.uniform(0.2, 0.7), rng.uniform(0.3, 1.2, n), 0.0) * T
+    h = T + curl[lab] * np.exp(-d / (0.15 * cell))
+    t = rng.normal(0, 0.05, (n, 2))
+    h += t[lab, 0] * dy + t[lab, 1] * dx
+    # Granular corrosion-product texture on the layer.
+    h += rng.uniform(0.3, 1.0) * fbm(rng, shape, beta=2.0, cutoff=0.35)
+    # Primary cracks (width varies along the network) and finer secondary cracks in some cells.
+    w = rng.uniform(1.0, 3.5) * np.clip(1 + 0.6 * fbm(rng, shape, beta=3, cutoff=0.05), 0.3, None)
+    crack = d < w / 2
+    if rng.random() < 0.6:
+        pts2 = jittered_points(rng, shape, cell * rng.uniform(0.3, 0.5), jitter=1.0, margin=cell)
+        lab2, _ = nearest_seed(shape, pts2, margin=int(cell) + 2)
+        lab2 = warp_labels(rng, lab2, cell * 0.05, cell / 6)
+        d2 = boundary_distance(lab2)
+        sub = rng.random(n) < rng.uniform(0.2, 0.6)
+        crack |= (d2 < w / 4 + 0.3) & sub[lab]
+    sub_h = rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.6, cutoff=0.3) - T * 0.3
+    h = np.where(crack, sub_h - T, h)
+    h += rng.uniform(0, 3) * fbm(rng, shape, beta=4, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32))
