@@ -72,8 +72,8 @@ def cleavage(rng: np.random.Generator, size: int, px: float) -> Surface:
         u, v = rotated_coords(shape, phi)
         riv = ndi.map_coordinates(canvas, [v[m] + n / 2, u[m] + n / 2], order=1, mode="nearest")
         # Each grain's cleavage plane has its own tilt -> facets of different brightness.
-        t = rng.normal(0, 0.25, 2)
-        h[m] = riv * rng.uniform(1.2, 3.0) + t[0] * yy[m] + t[1] * xx[m] + rng.normal(0, 0.1 * size)
+        t = rng.normal(0, 0.15, 2)
+        h[m] = riv * rng.uniform(1.2, 3.0) + t[0] * yy[m] + t[1] * xx[m] + rng.normal(0, 0.02 * size)
         # Tongues: small wedges where the crack deviated along a twin plane.
         for _ in range(int(rng.poisson(1.5 if rng.random() < 0.5 else 0))):
             a = phi + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2)

@@ -74,7 +74,7 @@ def beach_marks(rng: np.random.Generator, size: int, px: float) -> Surface:
     r = np.sqrt(ry * ry + rx * rx)
     theta = np.arctan2(ry, rx)
     # Crack fronts are not perfect circles: slow waviness along the front.
-    r = r + spacing * 0.6 * fbm(rng, shape, beta=4, cutoff=3.0 / size)
+    r = r + spacing * 0.3 * fbm(rng, shape, beta=4, cutoff=3.0 / size)
     ph = r / spacing
     nb = int(ph.max()) + 2
     band_w = np.exp(rng.normal(0, 0.35, nb))  # irregular band widths

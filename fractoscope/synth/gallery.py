@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--tile", type=int, default=200)
     ap.add_argument("--classes", default="")
     a = ap.parse_args(argv)
     from PIL import Image

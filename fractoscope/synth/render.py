@@ -35,7 +35,8 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
         sy, sx = int(round(dy * t)), int(round(dx * t))
         shifted = ndi.shift(h, (-sy, -sx), order=0, mode="nearest")
         shadow = np.maximum(shadow, shifted - h - t * elev)
-    sig *= np.exp(-rng.uniform(0.1, 0.25) * np.minimum(shadow, 12.0))
+    shadow = ndi.gaussian_filter(np.minimum(shadow, 8.0), 1.5)  # soft: the detector is not a point
+    sig *= np.exp(-rng.uniform(0.06, 0.18) * shadow)
 
     # Cavities emit fewer electrons that reach the detector (ambient-occlusion-like term).
     sig_ao = rng.uniform(6, 16)

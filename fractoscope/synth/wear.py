@@ -68,7 +68,7 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float) -> Sur
     nlayer = int(rng.integers(2, 5))
     for k in range(nlayer):
         field = fbm(rng, shape, beta=3.2, cutoff=cut * 4, aniso=rng.uniform(1.5, 4), angle=angle)
-        field += 0.25 * fbm(rng, shape, beta=2.0, cutoff=0.3)  # ragged, torn edges
+        field += 0.12 * fbm(rng, shape, beta=2.0, cutoff=0.3)  # ragged, torn edges
         cover = rng.uniform(0.35, 0.7) * (0.8 ** k)
         thr = np.quantile(field, 1 - cover)
         m = (field > thr) & (below if k > 0 and rng.random() < 0.7 else True)
@@ -80,8 +80,8 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float) -> Sur
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         d = ndi.distance_transform_edt(m).astype(np.float32)
         # Sheet: flat plate, curled up at its torn edge, smeared streaks on top.
-        sheet = th * np.minimum(1.0, d / 1.2) + rng.uniform(2, 6) * np.exp(-d / rng.uniform(2, 6))
-        sheet += rng.uniform(0.2, 0.6) * fbm(rng, shape, beta=2.3, cutoff=0.3, aniso=8.0, angle=angle)
+        sheet = th * np.minimum(1.0, d / 1.2) + rng.uniform(3, 8) * np.exp(-d / rng.uniform(3, 10))
+        sheet += rng.uniform(0.6, 1.8) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=8.0, angle=angle)
         h = np.where(m, h * 0.15 + sheet + k * th * 0.5 + tilt[0] * (yy - size / 2) + tilt[1] * (xx - size / 2), h)
         albedo[m] *= rng.uniform(0.9, 1.15)
         # Transverse tensile cracks across the top sheets (perpendicular to sliding).
