@@ -305,7 +305,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, car
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
             opt.step()
-            running += float(loss)
+            running += loss.item()
             if (s + 1) % cfg.log_every == 0 or s + 1 == steps:
                 done = it + 1 - start_epoch * steps
                 rate = (time.time() - t_start) / max(1, done)
