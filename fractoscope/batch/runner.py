@@ -132,9 +132,14 @@ class _Item:
     read_s: float = 0.0
 
 
-def _read_error_text(exc: BaseException) -> str:
+def _read_error_text(exc: BaseException, path: Path) -> str:
     if isinstance(exc, FractoscopeError):
-        return str(exc)
+        msg = str(exc)
+        # The row already names the file: keep only the reason.
+        for prefix in (f"{path}: ", f"{path.name}: "):
+            if msg.startswith(prefix):
+                return msg[len(prefix) :]
+        return msg
     if isinstance(exc, OSError):
         return f"cannot read file: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"
@@ -224,7 +229,7 @@ def run_batch(
                     else:
                         item.sem = read_sem(p, crop_databar=crop_databar)
                 except Exception as exc:  # noqa: BLE001 - every bad file becomes a row
-                    item.error = _read_error_text(exc)
+                    item.error = _read_error_text(exc, p)
                 item.read_s = time.monotonic() - t0
                 while not stop.is_set():
                     try:

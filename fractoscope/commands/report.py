@@ -1,0 +1,123 @@
+"""``fractoscope report FILE --out X.pdf``: a PDF failure report for one image or a batch folder.
+
+FILE is an image (analysed now, or taken from a batch's stored results with ``--results``) or a
+batch output folder (the batch report). Qt is imported inside ``run`` only: drawing uses Qt's
+PDF engine, offscreen when there is no display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write a PDF failure report for an image or a batch output folder",
+        description="Write a PDF report. FILE is an image (single-image report) or a folder "
+        "written by 'fractoscope batch' (batch report).",
+    )
+    p.add_argument("file", type=Path, metavar="FILE_OR_BATCH_DIR")
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="X.pdf", help="PDF to write")
+    p.add_argument("--title", default=None, help="report title")
+    p.add_argument("--sample-id", default="", help="sample ID")
+    p.add_argument("--analyst", default="", help="analyst name")
+    p.add_argument("--notes", default="", help="free-text notes")
+    p.add_argument("--date", default=None, help="report date (default: today)")
+    p.add_argument("--page-size", choices=("A4", "Letter"), default="A4")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="BATCH_DIR",
+        help="take the image's stored prediction from this batch folder (no recomputation)",
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: bundled)")
+    p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
+    p.set_defaults(func=run)
+
+
+def ensure_qt_app():
+    """A QGuiApplication for drawing; offscreen when there is no display (servers, CI)."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QGuiApplication
+
+    return QGuiApplication.instance() or QGuiApplication(["fractoscope"])
+
+
+def _meta(args: argparse.Namespace, default_title: str):
+    from fractoscope.report import ReportMeta
+
+    meta = ReportMeta(
+        title=getattr(args, "title", None) or default_title,
+        sample_id=getattr(args, "sample_id", "") or "",
+        analyst=getattr(args, "analyst", "") or "",
+        notes=getattr(args, "notes", "") or "",
+    )
+    if getattr(args, "date", None):
+        meta.date = args.date
+    return meta
+
+
+def write_batch_pdf(
+    batch_dir: Path, out: Path, args: argparse.Namespace, page_size: str = "A4"
+) -> Path:
+    from fractoscope.report import BatchReport
+
+    rep = BatchReport.from_out_dir(batch_dir)
+    _app = ensure_qt_app()
+    from fractoscope.gui.report_pdf import write_batch_report
+
+    return write_batch_report(out, rep, _meta(args, "Batch fractography report"), page_size)
+
+
+def find_stored(batch_dir: Path, image: Path):
+    """The stored prediction of ``image`` in a batch folder, or None."""
+    from fractoscope.batch import load_stored_prediction, read_records
+
+    records, _ = read_records(batch_dir)
+    target = str(image.resolve())
+    for r in reversed(records):
+        if r.ok and r.path == target and r.item and (batch_dir / r.item).is_file():
+            return load_stored_prediction(batch_dir / r.item)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from fractoscope.errors import FractoscopeError
+
+    try:
+        if args.file.is_dir():
+            pdf = write_batch_pdf(args.file, args.out, args, args.page_size)
+        else:
+            from fractoscope.io import read_sem
+
+            sem = read_sem(args.file, crop_databar=not args.no_crop)
+            pred = find_stored(args.results, args.file) if args.results else None
+            if args.results and pred is None:
+                print(
+                    f"fractoscope report: {args.file.name} not in {args.results}; analysing it now",
+                    file=sys.stderr,
+                )
+            if pred is None:
+                from fractoscope.analysis.pipeline import Analyzer
+
+                pred = Analyzer(args.model, device=args.device).analyze(sem)
+            _app = ensure_qt_app()
+            from fractoscope.gui.report_pdf import write_image_report
+
+            pdf = write_image_report(
+                args.out, sem, pred, _meta(args, "Fractography failure report"), args.page_size
+            )
+    except FractoscopeError as exc:
+        print(f"fractoscope report: {exc}", file=sys.stderr)
+        return 2
+    print(str(pdf))
+    return 0
