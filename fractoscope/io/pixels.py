@@ -107,7 +107,7 @@ def check_tiff_extent(page, file_size: int) -> None:
             raise ImageReadError("truncated TIFF: less pixel data than the header declares")
 
 
-def tiff_page_array(page) -> np.ndarray:
+def tiff_page_array(page, notes: list[str]) -> np.ndarray:
     """Decode a page; rows x cols (x samples), palette expanded."""
     data = page.asarray()
     rows, cols, samples = tiff_layout(page)
@@ -116,22 +116,31 @@ def tiff_page_array(page) -> np.ndarray:
     data = data.reshape((rows, cols, samples) if samples > 1 else (rows, cols))
     photometric = int(page.photometric)
     if photometric == 3 and page.colormap is not None and data.ndim == 2:
-        data = expand_palette(data, np.asarray(page.colormap))
+        data = expand_palette(data, np.asarray(page.colormap), notes)
     elif photometric == 0 and data.dtype.kind in "ui":  # min-is-white: store as min-is-black
         data = np.iinfo(data.dtype).max - data if data.dtype.kind == "u" else -data
     return data
 
 
-def expand_palette(indices: np.ndarray, colormap: np.ndarray) -> np.ndarray:
-    """Palette indices -> grey (if the palette is grey) or RGB, 8-bit when the map is 16-bit."""
+def expand_palette(indices: np.ndarray, colormap: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Palette indices -> grey or RGB (8-bit when the map is 16-bit).
+
+    Zeiss SmartSEM writes a grey palette with a few pure colours for annotations (the scale
+    bar in the data zone): when under 1 % of the pixels use colour entries, the image is grey
+    and those pixels take their brightest channel.
+    """
     cmap = colormap.reshape(3, -1)
-    if cmap.max() > 255:
-        cmap = (cmap // 257).astype(np.uint8)
-    else:
-        cmap = cmap.astype(np.uint8)
+    cmap = (cmap // 257).astype(np.uint8) if cmap.max() > 255 else cmap.astype(np.uint8)
     idx = np.clip(indices.astype(np.intp), 0, cmap.shape[1] - 1)
-    if np.array_equal(cmap[0], cmap[1]) and np.array_equal(cmap[1], cmap[2]):
+    counts = np.bincount(idx.ravel(), minlength=cmap.shape[1])
+    colour = (cmap[0] != cmap[1]) | (cmap[1] != cmap[2])
+    coloured = int(counts[colour].sum())
+    if coloured == 0:
         return cmap[0][idx]
+    if coloured < 0.01 * idx.size:
+        notes.append(f"{coloured} annotation pixels in palette colours rendered as grey")
+        return cmap.max(axis=0)[idx]
+    notes.append("palette image expanded to RGB")
     return np.stack([cmap[0][idx], cmap[1][idx], cmap[2][idx]], axis=-1)
 
 

@@ -106,7 +106,7 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
                     metas.append(meta)
             pixels.check_tiff_extent(page, size)
             try:
-                data = pixels.tiff_page_array(page)
+                data = pixels.tiff_page_array(page, notes)
             except ImageReadError:
                 raise
             except MemoryError:

@@ -5,6 +5,7 @@ A missing sidecar is normal (the image is simply uncalibrated); an unreadable on
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fractoscope.io.units import (
     length_to_m,
     magnification,
     parse_length,
+    raw_float,
     to_float,
     voltage_to_kv,
 )
@@ -101,9 +103,9 @@ def parse_jeol(text: str, rows: int, cols: int) -> VendorMeta | None:
     full = _size_pair(d.get("$CM_FULL_SIZE"))
     bar_px = to_float(d.get("$$SM_MICRON_BAR") or d.get("$SM_MICRON_BAR"))
     marker = parse_length(d.get("$$SM_MICRON_MARKER") or d.get("$SM_MICRON_MARKER"))
-    if bar_px and bar_px > 0 and marker:
-        out.pixel_x_m = _rescale(marker / bar_px, full[0] if full else None, cols, "JEOL",
-                                 out.notes)
+    if bar_px is not None and marker is not None:
+        px = marker / bar_px if bar_px != 0 else math.inf  # rejected later, with a warning
+        out.pixel_x_m = _rescale(px, full[0] if full else None, cols, "JEOL", out.notes)
     elif bar_px is not None or marker is not None:
         out.notes.append("JEOL sidecar scale bar entries incomplete or malformed")
     if full and 0 < full[1] < rows and full[1].is_integer():
@@ -134,7 +136,7 @@ def parse_hitachi(text: str, rows: int, cols: int) -> VendorMeta | None:
     info.magnification = magnification(d.get("Magnification"))
     info.detector = d.get("SignalName") or None
     info.date = " ".join(x for x in (d.get("Date"), d.get("Time")) if x) or None
-    px_nm = to_float(d.get("PixelSize"))
+    px_nm = raw_float(d.get("PixelSize"))
     size = _size_pair(d.get("DataSize"))
     if px_nm is not None:
         out.pixel_x_m = _rescale(px_nm * 1e-9, size[0] if size else None, cols, "Hitachi",

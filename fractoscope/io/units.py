@@ -48,16 +48,34 @@ def to_float(value: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def raw_float(value: object) -> float | None:
+    """Like to_float but keeps NaN/inf, and gives NaN for a present but unparseable value.
+
+    Used for pixel sizes, so that a malformed value is reported as rejected (with a warning)
+    rather than silently treated as absent. None only when the value is absent or empty.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    s = value.decode("latin-1", "replace") if isinstance(value, bytes) else str(value)
+    s = s.strip().lower()
+    if s.startswith(("nan", "inf", "+inf", "-inf")):
+        return float(s[:4].rstrip("n") if s[0] in "+-" else s[:3])
+    v = to_float(s)
+    return v if v is not None else math.nan
+
+
 def normalize_unit(unit: object) -> str:
-    u = str(unit or "").strip().lower()
-    for bad in ("\u00c2\u00b5", "\u00b5", "\u03bc", "\\u00b5", "\ufffd"):
+    u = str(unit or "").strip()
+    for bad in ("\u00c2\u00b5", "\u00b5", "\u03bc", "\\u00b5", "\\u00B5", "\ufffd"):
         u = u.replace(bad, "u")
-    return u.replace(" ", "")
+    return u.lower().replace(" ", "")
 
 
 def length_to_m(value: object, unit: object) -> float | None:
-    """``value`` in ``unit`` as metres (None when either is not understood)."""
-    v = to_float(value)
+    """``value`` in ``unit`` as metres (None when either is not understood; NaN/inf kept)."""
+    v = raw_float(value)
     scale = _LENGTH.get(normalize_unit(unit))
     if v is None or scale is None:
         return None

@@ -18,6 +18,7 @@ from fractoscope.io.units import (
     length_to_m,
     magnification,
     normalize_unit,
+    raw_float,
     to_float,
     voltage_to_kv,
 )
@@ -108,8 +109,8 @@ def read_fei(tif: tifffile.TiffFile, rows: int, cols: int) -> VendorMeta | None:
     date, time = _text(user.get("Date")), _text(user.get("Time"))
     info.date = " ".join(x for x in (date, time) if x) or None
 
-    px = _first(scan.get("PixelWidth"), escan.get("PixelWidth"))
-    py = _first(scan.get("PixelHeight"), escan.get("PixelHeight"))
+    px = raw_float(scan.get("PixelWidth", escan.get("PixelWidth")))
+    py = raw_float(scan.get("PixelHeight", escan.get("PixelHeight")))
     if px is None and hfw:
         width = _first(image.get("ResolutionX")) or cols
         if width and width > 0:
@@ -226,8 +227,8 @@ def tescan_from_dict(d: dict[str, str], rows: int, source: str) -> VendorMeta:
     info.magnification = _first(d.get("Magnification"))
     info.detector = _text(d.get("Detector")) or _text(d.get("Detector0"))
     info.date = " ".join(x for x in (_text(d.get("Date")), _text(d.get("Time"))) if x) or None
-    out.pixel_x_m = _first(d.get("PixelSizeX"))
-    out.pixel_y_m = _first(d.get("PixelSizeY"))
+    out.pixel_x_m = raw_float(d.get("PixelSizeX"))
+    out.pixel_y_m = raw_float(d.get("PixelSizeY"))
     strip = _first(d.get("ImageStripSize"))
     if strip is not None and 0 <= strip < rows and float(strip).is_integer():
         out.databar_rows = int(strip)
