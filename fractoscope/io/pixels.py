@@ -186,11 +186,11 @@ def read_with_pillow(path: Path, force: bool, notes: list[str]) -> np.ndarray:
     except MemoryError:
         raise ImageReadError("not enough memory to decode the image") from None
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...)
-        raise ImageReadError(f"cannot decode image ({_short(exc)})") from None
+        raise ImageReadError(f"cannot decode image ({short_reason(exc)})") from None
     return np.array(data)
 
 
-def _short(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[0] if text else type(exc).__name__
     return msg[:200]

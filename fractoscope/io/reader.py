@@ -100,7 +100,7 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
                 try:
                     meta = reader(tif, rows, cols)
                 except Exception as exc:  # a damaged metadata block must not stop the pixels
-                    notes.append(f"{reader.__name__[5:]} metadata unreadable ({pixels._short(exc)})")
+                    notes.append(f"{reader.__name__[5:]} metadata unreadable ({pixels.short_reason(exc)})")
                     continue
                 if meta is not None:
                     metas.append(meta)
@@ -113,7 +113,7 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
                 raise ImageReadError("not enough memory to decode the image") from None
             except Exception as exc:
                 if page.compression == 1:
-                    raise ImageReadError(f"cannot decode TIFF pixels ({pixels._short(exc)})") from None
+                    raise ImageReadError(f"cannot decode TIFF pixels ({pixels.short_reason(exc)})") from None
                 # e.g. a compression tifffile needs imagecodecs for: Pillow may manage it.
                 data = None
     except ImageReadError:
@@ -121,7 +121,7 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
     except MemoryError:
         raise ImageReadError("not enough memory to read the image") from None
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, ...
-        raise ImageReadError(f"corrupt or unsupported TIFF ({pixels._short(exc)})") from None
+        raise ImageReadError(f"corrupt or unsupported TIFF ({pixels.short_reason(exc)})") from None
     if data is None:
         data = pixels.read_with_pillow(path, force, notes)
     return data, metas
@@ -174,7 +174,7 @@ def read_sem(
     except MemoryError:
         raise ImageReadError(f"{p}: not enough memory to read the image") from None
     except Exception as exc:  # last resort: never let a library exception reach the user
-        raise ImageReadError(f"{p}: unexpected error reading image ({pixels._short(exc)})") from None
+        raise ImageReadError(f"{p}: unexpected error reading image ({pixels.short_reason(exc)})") from None
 
 
 def _read(p: Path, crop_databar: bool, force: bool) -> SemImage:
