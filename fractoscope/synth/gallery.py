@@ -15,7 +15,7 @@ from skimage.transform import resize
 from fractoscope.model.taxonomy import Taxonomy
 from fractoscope.synth.generate import image_rng, render_fractograph
 
-LABEL_W = 190
+LABEL_W = 250
 
 
 def make_gallery(n: int = 4, seed: int = 0, size: int = 512, tile: int = 256,
@@ -39,7 +39,7 @@ def make_gallery(n: int = 4, seed: int = 0, size: int = 512, tile: int = 256,
             canvas = _text(canvas, f"{px * 1e9:.0f} nm/px", (x + 2, y + tile - 13))
     im = Image.fromarray(canvas)
     d = ImageDraw.Draw(im)
-    font = ImageFont.load_default(size=16)
+    font = ImageFont.load_default(size=15)
     small = ImageFont.load_default(size=12)
     for r, c in enumerate(classes):
         y = r * (tile + gap) + tile // 2 - 20
