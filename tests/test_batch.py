@@ -1,0 +1,212 @@
+"""Batch runner: rows, statuses and reasons in results.csv/jsonl, overlays, stored predictions,
+resume (same content + model skipped, changed content redone, truncated last line repaired)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fractoscope.batch import CSV_COLUMNS, load_stored_prediction, read_manifest, run_batch
+from fractoscope.synth import generate_dataset
+
+CLASSES = ["striations", "cleavage", "pitting"]
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from fractoscope.analysis.pipeline import Analyzer
+
+    return Analyzer(device="cpu")
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    """3 generated fractographs (one in a sub-folder), 2 broken images, 2 non-image files."""
+    src = tmp_path / "in"
+    paths = generate_dataset(tmp_path / "gen", per_class=1, seed=3, size=256, classes=CLASSES)
+    src.mkdir()
+    (src / "sub").mkdir()
+    for i, p in enumerate(paths):
+        dest = (src / "sub" if i == 2 else src) / p.name
+        dest.write_bytes(p.read_bytes())
+    (src / "corrupt.tif").write_bytes(b"II*\x00" + b"\x00" * 40)  # TIFF magic, no valid IFD
+    (src / "empty.png").write_bytes(b"")
+    (src / "notes.txt").write_text("sidecar notes", encoding="utf-8")
+    (src / "Thumbs.db").write_bytes(b"\x00\x01")
+    return src
+
+
+def _csv_rows(out: Path) -> list[dict]:
+    with open(out / "results.csv", encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_rows_statuses_reasons_and_outputs(folder: Path, tmp_path: Path, analyzer) -> None:
+    out = tmp_path / "out"
+    events = []
+    s = run_batch([folder], out, analyzer, recursive=True, progress=events.append)
+    assert (s.total, s.ok, s.failed, s.ignored) == (5, 3, 2, 2)
+    assert s.exit_code == 1
+
+    rows = _csv_rows(out)
+    assert list(rows[0].keys()) == list(CSV_COLUMNS)
+    by_name = {r["name"]: r for r in rows}
+    assert sorted(by_name) == sorted(
+        [f"{c}_3_0.tif" for c in CLASSES] + ["corrupt.tif", "empty.png"]
+    )
+    for name in ("corrupt.tif", "empty.png"):
+        assert by_name[name]["status"] == "error"
+        assert by_name[name]["error"].strip(), "a failed row states its reason"
+        assert by_name[name]["level1"] == ""
+    assert "notes.txt" not in by_name and "Thumbs.db" not in by_name
+
+    tax = analyzer.model_info.taxonomy
+    for c in CLASSES:
+        r = by_name[f"{c}_3_0.tif"]
+        assert r["status"] == "ok" and r["error"] == ""
+        assert r["level1"] in tax.level1 and tax.parent_of(r["level2"]) == r["level1"]
+        assert 0 < float(r["p_level2"]) <= float(r["p_level1"]) <= 1
+        assert float(r["pixel_size_m"]) > 0  # synth writes an ImageJ calibration
+        assert r["model_sha256"] == analyzer.model_info.sha256
+        for col in ("overlay_level1", "overlay_level2", "item"):
+            assert (out / r[col]).is_file()
+
+    # Full details in the JSONL, consistent with the stored prediction the viewer reopens.
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 5
+    rec = next(json.loads(x) for x in lines if json.loads(x)["name"] == "striations_3_0.tif")
+    pred = load_stored_prediction(out / rec["item"])
+    assert pred.level1.label == rec["level1"] and pred.level2.label == rec["level2"]
+    assert pred.level1.probability == pytest.approx(rec["p_level1"], abs=1e-6)
+    assert pred.cams_level1 is not None and pred.cam(2).max() == pytest.approx(1.0)
+    assert rec["details"]["model"]["sha256"] == analyzer.model_info.sha256
+    assert rec["details"]["image"]["calibration"]["pixel_size_x_m"] == pytest.approx(
+        pred.pixel_size_m
+    )
+
+    from PIL import Image
+
+    with Image.open(out / rec["overlay_level2"]) as im:
+        assert im.mode == "RGB" and im.size == (pred.image_shape[1], pred.image_shape[0])
+
+    m = read_manifest(out)
+    assert m["status"] == "complete"
+    assert m["model"]["sha256"] == analyzer.model_info.sha256
+    assert m["app"]["version"] and m["settings"]["recursive"] is True
+    assert m["counts"]["ok"] == 3 and m["counts"]["failed"] == 2 and m["counts"]["ignored"] == 2
+
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("image_done") == 5 and "image_progress" in kinds
+    assert events[-1].fraction == 1.0
+
+
+def test_resume_skips_done_redoes_changed_and_failed(
+    folder: Path, tmp_path: Path, analyzer
+) -> None:
+    out = tmp_path / "out"
+    run_batch([folder], out, analyzer, recursive=True)
+    first = {r["path"]: r for r in _csv_rows(out)}
+
+    # Same content + model: nothing recomputed, nothing duplicated.
+    s = run_batch([folder], out, analyzer, recursive=True)
+    assert (s.ok, s.reused, s.failed) == (3, 3, 2)
+    again = _csv_rows(out)
+    assert len(again) == 5 and {r["path"] for r in again} == set(first)
+    ok_rows = {r["path"]: r for r in again if r["status"] == "ok"}
+    for p, r in ok_rows.items():
+        assert r["finished_at"] == first[p]["finished_at"]  # the earlier row, not a new one
+
+    # A fixed file and a changed file are (re)analysed; the old rows are replaced, not duplicated.
+    good = next(folder.glob("cleavage_*.tif"))
+    (folder / "corrupt.tif").write_bytes(good.read_bytes())
+    changed = next(folder.glob("striations_*.tif"))
+    changed.write_bytes(next((folder / "sub").glob("*.tif")).read_bytes())
+    s = run_batch([folder], out, analyzer, recursive=True)
+    assert (s.ok, s.failed, s.reused) == (4, 1, 2)
+    rows = _csv_rows(out)
+    assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
+    st = {r["name"]: r["status"] for r in rows}
+    assert st["corrupt.tif"] == "ok" and st["empty.png"] == "error"
+    new = {r["name"]: r for r in rows}["striations_3_0.tif"]
+    assert new["content_sha256"] != first[str(changed)]["content_sha256"]
+
+
+def test_truncated_last_line_is_repaired(folder: Path, tmp_path: Path, analyzer) -> None:
+    out = tmp_path / "out"
+    run_batch([folder], out, analyzer, recursive=True)
+    jl = out / "results.jsonl"
+    lines = jl.read_text(encoding="utf-8").splitlines(keepends=True)
+    ok_names = [json.loads(x)["name"] for x in lines if json.loads(x)["status"] == "ok"]
+    # Simulate a kill -9 in the middle of writing the last record (and its CSV row missing).
+    last = lines[-1]
+    jl.write_text("".join(lines[:-1]) + last[: len(last) // 2], encoding="utf-8")
+    csv_lines = (out / "results.csv").read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    (out / "results.csv").write_text("".join(csv_lines[:-1]), encoding="utf-8")
+
+    s = run_batch([folder], out, analyzer, recursive=True)
+    assert s.repaired_lines == 1
+    assert s.total == 5 and s.ok == 3 and s.failed == 2
+    rows = _csv_rows(out)
+    assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
+    for line in jl.read_text(encoding="utf-8").splitlines():
+        json.loads(line)  # every line whole again
+    assert sorted(r["name"] for r in rows if r["status"] == "ok") == sorted(ok_names)
+
+
+def test_cancel_keeps_finished_rows(folder: Path, tmp_path: Path, analyzer) -> None:
+    out = tmp_path / "out"
+    done = []
+
+    def on_event(ev):
+        if ev.kind == "image_done":
+            done.append(ev.path)
+
+    s = run_batch(
+        [folder], out, analyzer, recursive=True, progress=on_event, cancel=lambda: len(done) >= 2
+    )
+    assert s.cancelled and s.exit_code == 130
+    assert len(_csv_rows(out)) == 2
+    assert read_manifest(out)["status"] == "cancelled"
+    s = run_batch([folder], out, analyzer, recursive=True)
+    assert not s.cancelled and len(_csv_rows(out)) == 5
+
+
+def test_second_run_on_same_outdir_is_refused_while_locked(
+    tmp_path: Path, folder: Path, analyzer
+) -> None:
+    from fractoscope.batch.store import ResultStore
+    from fractoscope.errors import FractoscopeError
+
+    out = tmp_path / "out"
+    holder = ResultStore(out)
+    try:
+        with pytest.raises(FractoscopeError, match="another batch run"):
+            run_batch([folder], out, analyzer)
+    finally:
+        holder.close()
+
+
+def test_stored_prediction_round_trip(tmp_path: Path, analyzer) -> None:
+    from fractoscope.batch import save_prediction
+    from fractoscope.io import read_sem
+
+    (p,) = generate_dataset(
+        tmp_path / "g", per_class=1, seed=5, size=256, classes=["intergranular"]
+    )
+    pred = analyzer.analyze(read_sem(p))
+    save_prediction(tmp_path / "x.npz", pred)
+    back = load_stored_prediction(tmp_path / "x.npz")
+    np.testing.assert_allclose(back.p_level2, pred.p_level2)
+    np.testing.assert_allclose(back.cams_level2, pred.cams_level2)
+    assert back.to_json_dict() == pred.to_json_dict()
+    assert back.class_area_fractions(2) == pred.class_area_fractions(2)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    from fractoscope.errors import FractoscopeError
+
+    with pytest.raises(FractoscopeError):
+        load_stored_prediction(tmp_path / "bad.npz")
