@@ -1,0 +1,129 @@
+"""Batch panel in pytest-qt: a dropped folder becomes rows, runs with the real model, sorts,
+filters, and a double-click on a finished row asks to open its stored result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from fractoscope.synth import generate_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from fractoscope.analysis.pipeline import Analyzer
+
+    return Analyzer(device="cpu")
+
+
+def _drop(widget, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    ev = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    widget.dropEvent(ev)
+
+
+def test_dropped_folder_runs_and_opens_stored_result(qtbot, tmp_path: Path, analyzer) -> None:
+    from fractoscope.batch import load_stored_prediction
+    from fractoscope.gui.batch_panel import BatchPanel
+
+    src = tmp_path / "drop"
+    generate_dataset(src, per_class=1, seed=21, size=256, classes=["cleavage", "striations"])
+    (src / "bad.tif").write_bytes(b"II*\x00junk")
+    (src / "sidecar.txt").write_text("x")
+    calls = []
+    panel = BatchPanel(lambda: calls.append(1) or analyzer)
+    qtbot.addWidget(panel)
+    panel.show()
+
+    _drop(panel, [src])
+    assert panel.model.rowCount() == 3  # 2 images + bad.tif; the .txt is not a row
+    assert "1 non-image files ignored" in panel.eta_label.text()
+    assert {r.status for r in panel.model.rows} == {"pending"}
+
+    out = tmp_path / "out"
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as blocker:
+        panel.start(out)
+        assert panel.is_running
+    summary = blocker.args[0]
+    assert (summary.ok, summary.failed) == (2, 1)
+    assert not panel.is_running and calls == [1]
+    status = {r.name: r.status for r in panel.model.rows}
+    assert status == {"bad.tif": "error", "cleavage_21_0.tif": "ok", "striations_21_0.tif": "ok"}
+    assert panel.progress.value() == 1000
+    bad = next(r for r in panel.model.rows if r.name == "bad.tif")
+    assert bad.record.error and panel.model.data(panel.model.index(panel.model.rows.index(bad), 7))
+
+    # Filter by status, then by text.
+    panel.status_combo.setCurrentText("error")
+    assert panel.proxy.rowCount() == 1
+    panel.status_combo.setCurrentText("All")
+    panel.filter_edit.setText("striations")
+    assert panel.proxy.rowCount() == 1
+    panel.filter_edit.clear()
+    assert panel.proxy.rowCount() == 3
+
+    # Sort by P(L2) descending: numbers sort as numbers, failed rows last.
+    panel.table.sortByColumn(5, Qt.SortOrder.DescendingOrder)
+    names = [panel.proxy.index(i, 0).data() for i in range(3)]
+    assert names[-1] == "bad.tif"
+
+    # Double-click a finished row: open_result with the image and its stored prediction.
+    row = next(i for i in range(3) if panel.proxy.index(i, 0).data() == "cleavage_21_0.tif")
+    idx = panel.proxy.index(row, 0)
+    rect = panel.table.visualRect(idx)
+    with qtbot.waitSignal(panel.open_result, timeout=5000) as opened:
+        # A real double-click is press/release then a double-click event on the same index.
+        qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    image_path, item_path = opened.args
+    assert Path(image_path).name == "cleavage_21_0.tif"
+    pred = load_stored_prediction(item_path)
+    assert pred.level1.label == panel.record_for(image_path).level1
+
+    # Double-clicking the failed row opens nothing.
+    bad_row = next(i for i in range(3) if panel.proxy.index(i, 0).data() == "bad.tif")
+    with qtbot.assertNotEmitted(panel.open_result):
+        panel._on_double_click(panel.proxy.index(bad_row, 0))
+
+    # Running again on the same folder reuses every finished image (no recomputation).
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as blocker:
+        panel.start(out)
+    assert blocker.args[0].reused == 2
+
+
+def test_pause_and_cancel(qtbot, tmp_path: Path, analyzer) -> None:
+    from fractoscope.gui.batch_panel import BatchPanel
+
+    src = tmp_path / "in"
+    generate_dataset(src, per_class=2, seed=22, size=256, classes=["pitting", "cleavage"])
+    panel = BatchPanel(lambda: analyzer)
+    qtbot.addWidget(panel)
+    panel.add_paths([src])
+    assert panel.model.rowCount() == 4
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as blocker:
+        panel.start(tmp_path / "out")
+        panel.pause(True)  # the image in flight (if any) finishes, then nothing more
+        qtbot.wait(1500)
+        finished = sum(r.status != "pending" for r in panel.model.rows)
+        assert finished <= 1
+        assert panel.pause_button.text() == "Resume"
+        qtbot.wait(500)
+        assert sum(r.status != "pending" for r in panel.model.rows) == finished
+        panel.cancel()
+    s = blocker.args[0]
+    assert s.cancelled and s.ok == finished < 4
+    assert all(r.status in ("pending", "ok") for r in panel.model.rows)
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
