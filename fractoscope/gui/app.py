@@ -1,0 +1,106 @@
+"""Start the desktop app: QApplication, theme, main window, command-line files, screenshot mode."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Screenshot mode gives up waiting for the analysis after this long (and still saves one).
+SCREENSHOT_TIMEOUT_S = 600
+
+
+@dataclass
+class GuiOptions:
+    paths: list[Path] = field(default_factory=list)
+    screenshot: Path | None = None
+    analyse: bool | None = None  # None = the saved preference
+    device: str | None = None
+    model: Path | None = None
+    settings_org: str | None = None
+    settings_file: Path | None = None
+    size: tuple[int, int] | None = None  # window size for screenshots
+
+
+def _install_excepthook(window) -> None:
+    """An unexpected error in a slot becomes a line in the window, not a traceback on stderr."""
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.debug("unhandled error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        try:
+            window.show_error(f"Unexpected error: {exc_type.__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the window itself may be gone
+            pass
+
+    sys.excepthook = hook
+
+
+def run_app(opts: GuiOptions) -> int:
+    """Run the GUI until it is closed (or, with ``screenshot``, until the picture is saved)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from fractoscope.gui.main_window import MainWindow
+    from fractoscope.gui.settings import AppSettings, open_qsettings
+    from fractoscope.gui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Fractoscope")
+    app.setOrganizationName(opts.settings_org or "Fractoscope")
+    settings = AppSettings(open_qsettings(opts.settings_org, opts.settings_file))
+    apply_theme(app, settings.theme)
+    win = MainWindow(settings, model_path=opts.model, device=opts.device, auto_analyse=opts.analyse)
+    if opts.size:
+        win.resize(*opts.size)
+    _install_excepthook(win)
+    win.show()
+
+    status = {"code": 0}
+    if opts.screenshot is not None:
+        out = Path(opts.screenshot)
+
+        def shoot(ok: bool = True) -> None:
+            # Let the last repaint (panels, overlays) happen before grabbing.
+            QTimer.singleShot(300, lambda: _save_screenshot(win, out, ok, status))
+
+        if opts.paths:
+            waiting_for_analysis = win.act_auto_analyse.isChecked()
+            if waiting_for_analysis:
+                win.analysisFinished.connect(lambda _p: shoot(True))
+                win.analysisFailed.connect(lambda _m: shoot(False))
+            else:
+                win.imageLoaded.connect(lambda _s: shoot(True))
+            win.imageFailed.connect(lambda _m: shoot(False))
+            QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: shoot(False))
+        else:
+            shoot(True)
+
+    if opts.paths:
+        QTimer.singleShot(0, lambda: win.open_paths(list(opts.paths)))
+    app.exec()
+    return status["code"]
+
+
+def _save_screenshot(win, out: Path, ok: bool, status: dict) -> None:
+    if status.get("done"):
+        return
+    status["done"] = True
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        saved = win.grab().save(str(out))
+    except OSError as exc:
+        saved = False
+        print(f"fractoscope: cannot write {out}: {exc}", file=sys.stderr)
+    if not saved:
+        print(f"fractoscope: cannot write screenshot {out}", file=sys.stderr)
+    elif not ok:
+        print(f"fractoscope: screenshot saved, but: {win.last_error or 'analysis did not finish'}", file=sys.stderr)
+    status["code"] = 0 if (saved and ok) else 1
+    win.close()

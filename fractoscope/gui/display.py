@@ -1,0 +1,101 @@
+"""Pixels for display: grey conversion, contrast levels, overlay sizes, scale-bar lengths.
+
+Plain numpy (no Qt) so the numbers the viewer draws are easy to test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fractoscope.calibration import format_length, nice_length
+
+# Overlays are drawn at most this many samples on the long side and stretched over the image:
+# the CAM is smooth, so a 4096² float map would cost 64 MB per level for no visible gain.
+OVERLAY_MAX_SIDE = 1024
+# Percentile levels are estimated on roughly this many pixels (fast on 4096² images).
+LEVEL_SAMPLES = 1 << 18
+
+
+def display_array(data: np.ndarray) -> np.ndarray:
+    """A 2-D array to show: grey images unchanged (any dtype), colour ones as luminance."""
+    if data.ndim == 2:
+        return data
+    if data.ndim == 3 and data.shape[2] == 1:
+        return data[..., 0]
+    if data.ndim == 3 and data.shape[2] >= 3:
+        rgb = data[..., :3].astype(np.float32)
+        return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    raise ValueError(f"cannot display an array of shape {data.shape}")
+
+
+def _sample(img: np.ndarray) -> np.ndarray:
+    step = max(1, int(math.sqrt(img.size / LEVEL_SAMPLES)))
+    s = img[::step, ::step]
+    s = s[np.isfinite(s)] if s.dtype.kind == "f" else s.ravel()
+    return s
+
+
+def percentile_levels(img: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """Contrast levels that clip ``low`` % dark and ``100 - high`` % bright pixels."""
+    s = _sample(img)
+    if s.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(s, [low, high]))
+    if hi <= lo:
+        lo, hi = float(s.min()), float(s.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def full_levels(img: np.ndarray) -> tuple[float, float]:
+    """The "reset" levels: the data range (not the dtype range: 12-bit data in uint16 is common)."""
+    s = img[np.isfinite(img)] if img.dtype.kind == "f" else img
+    if s.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(s.min()), float(s.max())
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
+
+
+def overlay_shape(image_shape: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    """Shape of the overlay map for an image: the image's own, shrunk to ``max_side``."""
+    rows, cols = image_shape
+    f = min(1.0, max_side / max(rows, cols, 1))
+    return max(1, round(rows * f)), max(1, round(cols * f))
+
+
+def sample_map(m: np.ndarray, image_shape: tuple[int, int], x: float, y: float) -> float | None:
+    """Value of a map covering ``image_shape`` at image pixel (x, y), or None outside it."""
+    rows, cols = image_shape
+    if not (0 <= x < cols and 0 <= y < rows):
+        return None
+    r = min(m.shape[0] - 1, int(y * m.shape[0] / rows))
+    c = min(m.shape[1] - 1, int(x * m.shape[1] / cols))
+    return float(m[r, c])
+
+
+def scale_bar(pixel_size_m: float, view_width_px: float, fraction: float = 0.25) -> tuple[float, str, float]:
+    """A 1-2-5 scale bar no longer than ``fraction`` of the visible width.
+
+    Returns (length in metres, label, length in image pixels).
+    """
+    if not (pixel_size_m and pixel_size_m > 0 and view_width_px > 0):
+        raise ValueError("scale bar needs a positive pixel size and view width")
+    length_m = nice_length(view_width_px * fraction * pixel_size_m)
+    return length_m, format_length(length_m), length_m / pixel_size_m
+
+
+def value_text(v: float) -> str:
+    """A pixel value for the status bar: integers as such, floats to 4 significant digits."""
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+
+
+# Qualitative colours for the tile grid (one per level-2 class, cycled).
+TILE_COLORS = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+)

@@ -1,0 +1,324 @@
+"""Side panels: prediction tree, image information, model and device."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fractoscope.analysis.results import Prediction
+from fractoscope.calibration import format_length
+from fractoscope.gui.theme import HIGHLIGHT_COLOR, WARNING_COLOR
+from fractoscope.io.sem_image import SemImage
+
+# Below this level-1 margin (best - second best) a prediction is flagged as uncertain.
+UNCERTAIN_MARGIN = 0.2
+PROB_ROLE = Qt.ItemDataRole.UserRole + 1
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # (level, label)
+
+
+class ProbabilityDelegate(QStyledItemDelegate):
+    """Paints a probability as a horizontal bar with its percentage."""
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        prob = index.data(PROB_ROLE)
+        if prob is None:
+            return super().paint(p, option, index)
+        self.initStyleOption(option, index)
+        option.text = ""
+        option.widget.style().drawControl(QStyle.ControlElement.CE_ItemViewItem, option, p, option.widget)
+        full = QRectF(option.rect).adjusted(4, 0, -4, 0)
+        text_w = 52.0
+        r = QRectF(full.left(), full.top() + 5, max(4.0, full.width() - text_w - 4), full.height() - 10)
+        p.save()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(255, 255, 255, 28))
+        p.drawRoundedRect(r, 2, 2)
+        font = index.data(Qt.ItemDataRole.FontRole)
+        bold = bool(font is not None and font.bold())
+        p.setBrush(QColor(HIGHLIGHT_COLOR) if bold else QColor(130, 150, 180))
+        p.drawRoundedRect(QRectF(r.left(), r.top(), r.width() * max(0.0, min(1.0, prob)), r.height()), 2, 2)
+        p.setPen(option.palette.text().color())
+        if font is not None:
+            p.setFont(font)
+        text_r = QRectF(full.right() - text_w, full.top(), text_w, full.height())
+        p.drawText(text_r, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{100 * prob:.1f} %")
+        p.restore()
+
+
+class PredictionPanel(QWidget):
+    """Level 1 -> level 2 tree with probability bars; clicking a class shows its CAM."""
+
+    classSelected = Signal(int, str)  # level, label
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.prediction: Prediction | None = None
+        self.summary = QLabel("No analysis yet")
+        self.summary.setWordWrap(True)
+        f = self.summary.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        self.summary.setFont(f)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(f"color: {WARNING_COLOR};")
+        self.warning.setVisible(False)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(2)
+        self.tree.setHeaderLabels(["Class", "Probability"])
+        self.tree.setItemDelegateForColumn(1, ProbabilityDelegate(self.tree))
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.tree.header().resizeSection(1, 150)
+        self.tree.setStyleSheet("QTreeView::item { min-height: 22px; }")
+        self.tree.header().setStretchLastSection(False)
+        self.tree.setRootIsDecorated(True)
+        self.tree.itemClicked.connect(self._clicked)
+        self.tree.setToolTip("Click a class to show its Grad-CAM")
+        self.hint = QLabel("Click a class to show its Grad-CAM.")
+        self.hint.setStyleSheet("color: gray;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.warning)
+        lay.addWidget(self.tree, 1)
+        lay.addWidget(self.hint)
+        self.items: dict[tuple[int, str], QTreeWidgetItem] = {}
+
+    def clear(self, message: str = "No analysis yet") -> None:
+        self.prediction = None
+        self.tree.clear()
+        self.items = {}
+        self.summary.setText(message)
+        self.warning.setVisible(False)
+
+    def set_prediction(self, pred: Prediction) -> None:
+        self.tree.clear()
+        self.items = {}
+        self.prediction = pred
+        t = pred.taxonomy
+        l1, l2 = pred.level1, pred.level2
+        self.summary.setText(
+            f"{t.display_name(l1.label)} → {t.display_name(l2.label)}"
+            f"  ({100 * l1.probability:.0f} % / {100 * l2.probability:.0f} %)"
+        )
+        bold = QFont(self.tree.font())
+        bold.setBold(True)
+        highlight = QBrush(QColor(HIGHLIGHT_COLOR).darker(250))
+        order1 = sorted(range(len(t.level1)), key=lambda i: -pred.p_level1[i])
+        for i in order1:
+            lab = t.level1[i]
+            it = QTreeWidgetItem([t.display_name(lab), ""])
+            it.setData(1, PROB_ROLE, float(pred.p_level1[i]))
+            it.setData(0, KEY_ROLE, (1, lab))
+            it.setToolTip(0, t.description(lab))
+            self.tree.addTopLevelItem(it)
+            self.items[(1, lab)] = it
+            children = sorted(t.children(lab), key=lambda c: -pred.p_level2[t.level2.index(c)])
+            for c in children:
+                j = t.level2.index(c)
+                ch = QTreeWidgetItem([t.display_name(c), ""])
+                ch.setData(1, PROB_ROLE, float(pred.p_level2[j]))
+                ch.setData(0, KEY_ROLE, (2, c))
+                ch.setToolTip(0, t.description(c))
+                it.addChild(ch)
+                self.items[(2, c)] = ch
+        for key in ((1, l1.label), (2, l2.label)):
+            it = self.items[key]
+            for col in (0, 1):
+                it.setFont(col, bold)
+                it.setBackground(col, highlight)
+        self.tree.expandAll()
+        self._set_warnings(pred)
+
+    def _set_warnings(self, pred: Prediction) -> None:
+        # The pipeline words some of these itself; add ours only where it did not.
+        lines = [w[:1].upper() + w[1:] for w in pred.warnings]
+        text = " ".join(lines).lower()
+        if pred.margin < UNCERTAIN_MARGIN and "uncertain" not in text:
+            lines.append(
+                f"Uncertain: the two most likely mechanisms differ by only {100 * pred.margin:.0f} %."
+            )
+        rng = pred.model.pixel_size_range_m
+        if pred.pixel_size_m is None:
+            if "uncalibrated" not in text:
+                lines.append("No calibration: the scale could not be checked (use Set scale).")
+        elif rng and not (rng[0] <= pred.pixel_size_m <= rng[1]) and "trained range" not in text:
+            lines.append(
+                f"Scale {format_length(pred.pixel_size_m)}/px is outside the model's trained range "
+                f"({format_length(rng[0])} – {format_length(rng[1])}/px)."
+            )
+        self.warning.setText("⚠ " + "\n⚠ ".join(lines) if lines else "")
+        self.warning.setVisible(bool(lines))
+
+    def _clicked(self, item: QTreeWidgetItem, _col: int) -> None:
+        key = item.data(0, KEY_ROLE)
+        if key:
+            self.classSelected.emit(int(key[0]), str(key[1]))
+
+    def select(self, level: int, label: str) -> None:
+        it = self.items.get((level, label))
+        if it is not None:
+            self.tree.setCurrentItem(it)
+
+    def class_labels(self) -> list[str]:
+        """Displayed class names, in tree order (for tests and screenshots)."""
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            it = self.tree.topLevelItem(i)
+            out.append(it.text(0))
+            out.extend(it.child(k).text(0) for k in range(it.childCount()))
+        return out
+
+
+def _fmt(v: object, unit: str = "", fmt: str = "{:g}") -> str:
+    if v is None or v == "":
+        return "—"
+    if isinstance(v, float):
+        return fmt.format(v) + (f" {unit}" if unit else "")
+    return f"{v}{(' ' + unit) if unit else ''}"
+
+
+class InfoForm(QWidget):
+    """A read-only two-column form of named values."""
+
+    def __init__(self, fields: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(6, 6, 6, 6)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.values: dict[str, QLabel] = {}
+        for name in fields:
+            lab = QLabel("—")
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.form.addRow(name + ":", lab)
+            self.values[name] = lab
+
+    def set_values(self, values: dict[str, str]) -> None:
+        for name, lab in self.values.items():
+            lab.setText(values.get(name, "—"))
+
+    def value(self, name: str) -> str:
+        return self.values[name].text()
+
+
+class ImageInfoPanel(InfoForm):
+    FIELDS = [
+        "File", "Vendor", "Instrument", "kV", "WD", "Magnification", "Detector",
+        "Image size", "Pixel size", "Calibration", "Field of view", "Data bar", "Notes",
+    ]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(self.FIELDS, parent)
+
+    def set_image(self, sem: SemImage | None) -> None:
+        if sem is None:
+            self.set_values({})
+            return
+        ins = sem.instrument
+        cal = sem.calibration
+        rows, cols = sem.shape
+        fov = sem.field_of_view_m
+        if sem.databar_rows:
+            bar = f"{sem.databar_rows} rows cropped ({sem.databar_source})"
+        else:
+            bar = f"none ({sem.databar_source})"
+        mag = f"{ins.magnification:,.0f} ×" if ins.magnification else "—"
+        self.set_values({
+            "File": str(sem.path) if sem.path else sem.name,
+            "Vendor": _fmt(ins.vendor),
+            "Instrument": _fmt(ins.model),
+            "kV": _fmt(ins.high_voltage_kv, "kV"),
+            "WD": _fmt(ins.working_distance_mm, "mm", "{:.2f}"),
+            "Magnification": mag,
+            "Detector": _fmt(ins.detector),
+            "Image size": f"{cols} × {rows} px, {sem.data.dtype}"
+            + (f" (stored {sem.raw_shape[1]} × {sem.raw_shape[0]})" if sem.databar_rows else ""),
+            "Pixel size": (f"{format_length(cal.pixel_size_x_m)}/px" if cal.is_calibrated else "not calibrated"),
+            "Calibration": cal.source,
+            "Field of view": f"{format_length(fov[0])} × {format_length(fov[1])}" if fov else "—",
+            "Data bar": bar,
+            "Notes": "; ".join(sem.notes) if sem.notes else "—",
+        })
+
+
+class ModelPanel(QWidget):
+    """Model name, taxonomy, device choice and the model card."""
+
+    deviceChanged = Signal(str)
+
+    DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"))
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.info = InfoForm(["Model", "SHA-256", "Input", "Trained scale", "Device in use"])
+        self.device_combo = QComboBox()
+        for text, key in self.DEVICES:
+            self.device_combo.addItem(text, key)
+        self.device_combo.currentIndexChanged.connect(
+            lambda _i: self.deviceChanged.emit(self.device_combo.currentData())
+        )
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Device:"))
+        row.addWidget(self.device_combo, 1)
+        self.card = QTextBrowser()
+        self.card.setOpenExternalLinks(False)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(row)
+        lay.addWidget(self.info)
+        lay.addWidget(QLabel("Taxonomy and model card:"))
+        lay.addWidget(self.card, 1)
+
+    def set_device_choice(self, key: str) -> None:
+        i = self.device_combo.findData(key)
+        if i >= 0 and i != self.device_combo.currentIndex():
+            self.device_combo.blockSignals(True)
+            self.device_combo.setCurrentIndex(i)
+            self.device_combo.blockSignals(False)
+
+    def set_model(self, model, device: str | None) -> None:
+        """``model`` is a ModelInfo (or None while the model is not loaded yet)."""
+        if model is None:
+            self.info.set_values({"Model": "not loaded yet", "Device in use": device or "—"})
+            self.card.setHtml("")
+            return
+        rng = model.pixel_size_range_m
+        self.info.set_values({
+            "Model": model.name,
+            "SHA-256": (model.sha256[:16] + "…") if model.sha256 else "—",
+            "Input": f"{model.input_size} px tiles",
+            "Trained scale": f"{format_length(rng[0])} – {format_length(rng[1])}/px" if rng else "—",
+            "Device in use": device or "—",
+        })
+        t = model.taxonomy
+        parts = ["<b>Taxonomy</b><ul>"]
+        for l1 in t.level1:
+            kids = ", ".join(html.escape(t.display_name(c)) for c in t.children(l1))
+            parts.append(f"<li><b>{html.escape(t.display_name(l1))}</b>: {kids}</li>")
+        parts.append("</ul>")
+        card = {k: v for k, v in (model.card or {}).items() if k != "taxonomy"}
+        if card:
+            parts.append("<b>Model card</b><pre>")
+            parts.append(html.escape(json.dumps(card, indent=2, default=str)[:20000]))
+            parts.append("</pre>")
+        self.card.setHtml("".join(parts))

@@ -1,0 +1,193 @@
+"""Persistent GUI preferences (QSettings), typed, in one place.
+
+Tests and the ``--settings-org`` option pass their own scope so the user's real settings are
+never touched: either an organisation name (``FRACTOSCOPE_SETTINGS_ORG``) or a whole ini file
+(``FRACTOSCOPE_SETTINGS_FILE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORG_ENV = "FRACTOSCOPE_SETTINGS_ORG"
+FILE_ENV = "FRACTOSCOPE_SETTINGS_FILE"
+DEFAULT_ORG = "Fractoscope"
+APP_NAME = "fractoscope"
+MAX_RECENT = 10
+
+DEVICES = ("auto", "cpu", "cuda")
+THEMES = ("dark", "light")
+COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L3")
+
+
+def open_qsettings(org: str | None = None, path: str | os.PathLike | None = None) -> QSettings:
+    """The QSettings store: an explicit ini file, else an ini in the user scope of ``org``."""
+    path = path or os.environ.get(FILE_ENV) or None
+    if path:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    org = org or os.environ.get(ORG_ENV) or DEFAULT_ORG
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, org, APP_NAME)
+
+
+class AppSettings:
+    """Typed accessors over a QSettings store (ini values come back as strings)."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self.q = qsettings if qsettings is not None else open_qsettings()
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _get(self, key: str, default, kind):
+        v = self.q.value(key, None)
+        if v is None or v == "":
+            return default
+        try:
+            if kind is bool:
+                return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes")
+            return kind(v)
+        except (TypeError, ValueError):
+            return default
+
+    def _bytes(self, key: str) -> QByteArray | None:
+        v = self.q.value(key, None)
+        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # --- window layout ---------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        return self._bytes("window/geometry")
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self.q.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        return self._bytes("window/state")
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.q.setValue("window/state", value)
+
+    def splitter_sizes(self, name: str) -> list[int] | None:
+        raw = self._get(f"splitters/{name}", None, str)
+        try:
+            sizes = [int(s) for s in json.loads(raw)] if raw else None
+        except (ValueError, TypeError):
+            return None
+        return sizes if sizes and all(s >= 0 for s in sizes) else None
+
+    def set_splitter_sizes(self, name: str, sizes: list[int]) -> None:
+        self.q.setValue(f"splitters/{name}", json.dumps([int(s) for s in sizes]))
+
+    # --- files -----------------------------------------------------------------------------
+    @property
+    def recent_files(self) -> list[str]:
+        # Stored as JSON: an ini list with one entry would come back as a bare string.
+        raw = self._get("files/recent", "[]", str)
+        try:
+            items = json.loads(raw)
+        except ValueError:
+            return []
+        return [str(p) for p in items if isinstance(p, str)][:MAX_RECENT]
+
+    @recent_files.setter
+    def recent_files(self, items: list[str]) -> None:
+        self.q.setValue("files/recent", json.dumps(list(items)[:MAX_RECENT]))
+
+    def add_recent(self, path: str | Path) -> list[str]:
+        p = str(Path(path).resolve())
+        items = [p] + [x for x in self.recent_files if x != p]
+        self.recent_files = items
+        return self.recent_files
+
+    @property
+    def last_folder(self) -> str:
+        return self._get("files/last_folder", "", str)
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self.q.setValue("files/last_folder", str(value))
+
+    # --- view ------------------------------------------------------------------------------
+    @property
+    def overlay_opacity(self) -> float:
+        return min(1.0, max(0.0, self._get("view/overlay_opacity", 0.5, float)))
+
+    @overlay_opacity.setter
+    def overlay_opacity(self, value: float) -> None:
+        self.q.setValue("view/overlay_opacity", float(value))
+
+    @property
+    def colormap(self) -> str:
+        v = self._get("view/colormap", COLORMAPS[0], str)
+        return v if v in COLORMAPS else COLORMAPS[0]
+
+    @colormap.setter
+    def colormap(self, value: str) -> None:
+        self.q.setValue("view/colormap", str(value))
+
+    @property
+    def show_level1(self) -> bool:
+        return self._get("view/show_level1", False, bool)
+
+    @show_level1.setter
+    def show_level1(self, value: bool) -> None:
+        self.q.setValue("view/show_level1", bool(value))
+
+    @property
+    def show_level2(self) -> bool:
+        return self._get("view/show_level2", True, bool)
+
+    @show_level2.setter
+    def show_level2(self, value: bool) -> None:
+        self.q.setValue("view/show_level2", bool(value))
+
+    @property
+    def show_tiles(self) -> bool:
+        return self._get("view/show_tiles", False, bool)
+
+    @show_tiles.setter
+    def show_tiles(self, value: bool) -> None:
+        self.q.setValue("view/show_tiles", bool(value))
+
+    @property
+    def three_panes(self) -> bool:
+        return self._get("view/three_panes", False, bool)
+
+    @three_panes.setter
+    def three_panes(self, value: bool) -> None:
+        self.q.setValue("view/three_panes", bool(value))
+
+    @property
+    def theme(self) -> str:
+        v = self._get("view/theme", "dark", str)
+        return v if v in THEMES else "dark"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self.q.setValue("view/theme", str(value))
+
+    # --- analysis --------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        v = self._get("analysis/device", "auto", str)
+        return v if v in DEVICES else "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.q.setValue("analysis/device", str(value))
+
+    @property
+    def auto_analyse(self) -> bool:
+        return self._get("analysis/auto", True, bool)
+
+    @auto_analyse.setter
+    def auto_analyse(self, value: bool) -> None:
+        self.q.setValue("analysis/auto", bool(value))

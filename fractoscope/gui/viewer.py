@@ -1,0 +1,566 @@
+"""Linked image panes: SEM image | Grad-CAM overlay (| second level), crosshair, scale bars.
+
+Coordinates inside every pane are image pixels of the cropped image (x = column, y = row,
+y down). Pan/zoom are linked through ViewBox x/y links, so one pane's view is everyone's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsObject,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QSplitter,
+    QWidget,
+)
+
+from fractoscope.gui import display
+
+CROSSHAIR_PEN = pg.mkPen(color=(0, 230, 255, 150), width=1)
+MEASURE_PEN = pg.mkPen(color=(255, 220, 0), width=2)
+
+
+class ImageViewBox(pg.ViewBox):
+    """A ViewBox that can draw a measuring line (the Set scale tool) instead of panning."""
+
+    sigLineDrawn = Signal(QPointF, QPointF)  # image coordinates of both ends
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self.measure_mode = False
+        self._line = QGraphicsLineItem()
+        self._line.setPen(MEASURE_PEN)
+        self._line.setVisible(False)
+        self._line.setZValue(50)
+        self.addItem(self._line, ignoreBounds=True)
+
+    def set_measure_mode(self, on: bool) -> None:
+        self.measure_mode = bool(on)
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        if not on:
+            self._line.setVisible(False)
+
+    def show_line(self, p0: QPointF, p1: QPointF) -> None:
+        self._line.setLine(p0.x(), p0.y(), p1.x(), p1.y())
+        self._line.setVisible(True)
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
+        if not (self.measure_mode and ev.button() == Qt.MouseButton.LeftButton):
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        p0 = self.mapSceneToView(ev.buttonDownScenePos())
+        p1 = self.mapSceneToView(ev.scenePos())
+        if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            p1 = QPointF(p1.x(), p0.y())  # scale bars are horizontal: Shift snaps
+        self.show_line(p0, p1)
+        if ev.isFinish():
+            self.sigLineDrawn.emit(p0, p1)
+
+
+class ScaleBarItem(QGraphicsObject):
+    """A 1-2-5 scale bar in the bottom-left corner of a ViewBox, re-sized on every zoom."""
+
+    def __init__(self, vb: pg.ViewBox) -> None:
+        super().__init__(vb)
+        self.vb = vb
+        self.pixel_size_m: float | None = None
+        self.label = ""
+        self.length_screen = 0.0
+        self.setZValue(1000)
+        vb.sigTransformChanged.connect(self._update)
+        vb.sigResized.connect(self._update)
+
+    def set_pixel_size(self, pixel_size_m: float | None) -> None:
+        self.pixel_size_m = pixel_size_m
+        self._update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return QRectF(self.vb.rect())
+
+    def _update(self, *_: object) -> None:
+        self.prepareGeometryChange()
+        self.label, self.length_screen = "", 0.0
+        px_w = self.vb.viewPixelSize()[0] if self.vb.width() > 0 else 0
+        if self.pixel_size_m and px_w > 0:
+            visible_px = self.vb.width() * px_w
+            _, self.label, length_px = display.scale_bar(self.pixel_size_m, visible_px)
+            self.length_screen = length_px / px_w
+        self.setVisible(bool(self.label))
+        self.update()
+
+    def paint(self, p: QPainter, *_: object) -> None:
+        if not self.label:
+            return
+        r = self.vb.rect()
+        font = QFont()
+        font.setPixelSize(13)
+        font.setBold(True)
+        p.setFont(font)
+        text_w = p.fontMetrics().horizontalAdvance(self.label)
+        margin, bar_h = 12, 5
+        w = max(self.length_screen, text_w) + 16
+        h = 36
+        x0, y0 = r.left() + margin, r.bottom() - margin - h
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(QRectF(x0, y0, w, h), 4, 4)
+        bar_x = x0 + (w - self.length_screen) / 2
+        p.setBrush(QColor(255, 255, 255))
+        p.drawRect(QRectF(bar_x, y0 + h - 8 - bar_h, self.length_screen, bar_h))
+        p.setPen(QColor(255, 255, 255))
+        p.drawText(QRectF(x0, y0 + 3, w, 16), Qt.AlignmentFlag.AlignHCenter, self.label)
+
+
+@dataclass
+class TileMark:
+    """One tile of the grid: box in image pixels, its label and colour."""
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    label: str
+    color: str
+    voting: bool = True
+
+
+class TileGridItem(QGraphicsObject):
+    """Outlines of the analysis tiles, each labelled with its level-2 class."""
+
+    MAX_LABELS = 400  # more labels than this are unreadable anyway
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tiles: list[TileMark] = []
+        self._children: list[QGraphicsItem] = []
+        self.setZValue(20)
+
+    def set_tiles(self, tiles: list[TileMark]) -> None:
+        for c in self._children:
+            c.setParentItem(None)
+            if c.scene() is not None:
+                c.scene().removeItem(c)
+        self._children = []
+        self.tiles = list(tiles)
+        for t in self.tiles:
+            rect = QGraphicsRectItem(QRectF(t.x0, t.y0, t.x1 - t.x0, t.y1 - t.y0), self)
+            pen = QPen(QColor(t.color))
+            pen.setCosmetic(True)
+            pen.setWidthF(1.5)
+            if not t.voting:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            rect.setPen(pen)
+            self._children.append(rect)
+            if len(self.tiles) <= self.MAX_LABELS:
+                text = pg.TextItem(t.label, color=t.color, anchor=(0, 0), fill=(0, 0, 0, 140))
+                text.setParentItem(self)
+                text.setPos(t.x0 + 1, t.y0 + 1)
+                self._children.append(text)
+        self.prepareGeometryChange()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self.childrenBoundingRect()
+
+    def paint(self, *_: object) -> None:
+        pass
+
+
+class ImagePane(pg.GraphicsLayoutWidget):
+    """One pane: base image, up to two CAM overlays, tile grid, crosshair, scale bar."""
+
+    sigMouseMoved = Signal(float, float)  # image coordinates
+    sigMouseLeft = Signal()
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.ci.setContentsMargins(2, 2, 2, 2)
+        self.title = self.ci.addLabel(title, row=0, col=0, size="10pt")
+        self.vb = ImageViewBox()
+        self.ci.addItem(self.vb, row=1, col=0)
+        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.vb.addItem(self.image_item)
+        self.overlays: dict[int, pg.ImageItem] = {}
+        for level in (1, 2):
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setZValue(10 + level)
+            item.setVisible(False)
+            self.vb.addItem(item, ignoreBounds=True)
+            self.overlays[level] = item
+        self.tile_grid = TileGridItem()
+        self.tile_grid.setVisible(False)
+        self.vb.addItem(self.tile_grid, ignoreBounds=True)
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=CROSSHAIR_PEN)
+        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=CROSSHAIR_PEN)
+        for line in (self.vline, self.hline):
+            line.setZValue(100)
+            line.setVisible(False)
+            self.vb.addItem(line, ignoreBounds=True)
+        self.scale_bar = ScaleBarItem(self.vb)
+        self.color_bar: pg.ColorBarItem | None = None
+        self.image_shape: tuple[int, int] | None = None
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    # --- content -----------------------------------------------------------------------------
+    def set_image(self, img: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+        if img is None:
+            self.image_item.clear()
+            self.image_shape = None
+            for item in self.overlays.values():
+                item.clear()
+            self.tile_grid.set_tiles([])
+            return
+        self.image_shape = (int(img.shape[0]), int(img.shape[1]))
+        self.image_item.setImage(img, autoLevels=False, levels=levels)
+        for item in self.overlays.values():
+            item.clear()
+            item.setVisible(False)
+
+    def set_overlay(self, level: int, cam: np.ndarray | None) -> None:
+        """Show ``cam`` (values in [0, 1], any shape) stretched over the image; None hides."""
+        item = self.overlays[level]
+        if cam is None or self.image_shape is None:
+            item.clear()
+            item.setVisible(False)
+            return
+        item.setImage(cam, autoLevels=False, levels=(0.0, 1.0))
+        rows, cols = self.image_shape
+        item.setRect(QRectF(0, 0, cols, rows))
+        item.setVisible(True)
+
+    def set_overlay_style(self, lut: np.ndarray, opacity: float) -> None:
+        for item in self.overlays.values():
+            item.setLookupTable(lut)
+            item.setOpacity(opacity)
+
+    def overlay_visible(self, level: int) -> bool:
+        item = self.overlays[level]
+        return item.isVisible() and item.image is not None
+
+    def set_color_bar(self, cmap: pg.ColorMap | None) -> None:
+        if cmap is None:
+            if self.color_bar is not None:
+                self.ci.removeItem(self.color_bar)
+                self.color_bar = None
+            return
+        if self.color_bar is None:
+            self.color_bar = pg.ColorBarItem(
+                values=(0, 1), colorMap=cmap, interactive=False, width=14, label="Grad-CAM",
+                colorMapMenu=False,
+            )
+            self.ci.addItem(self.color_bar, row=1, col=1)
+        else:
+            self.color_bar.setColorMap(cmap)
+
+    # --- cursor ------------------------------------------------------------------------------
+    def _mouse_moved(self, scene_pos: QPointF) -> None:
+        if self.image_shape is None:
+            return
+        if not self.vb.sceneBoundingRect().contains(scene_pos):
+            self.sigMouseLeft.emit()
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        self.sigMouseMoved.emit(p.x(), p.y())
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        self.sigMouseLeft.emit()
+        super().leaveEvent(ev)
+
+    def set_crosshair(self, x: float | None, y: float | None) -> None:
+        show = x is not None and y is not None
+        if show:
+            self.vline.setPos(x)
+            self.hline.setPos(y)
+        self.vline.setVisible(show)
+        self.hline.setVisible(show)
+
+    # --- view --------------------------------------------------------------------------------
+    def fit(self) -> None:
+        if self.image_shape:
+            rows, cols = self.image_shape
+            self.vb.setRange(QRectF(0, 0, cols, rows), padding=0.01)
+
+    def render_view(self) -> QImage:
+        """The pane as shown (image, overlay, grid, scale bar), at screen resolution."""
+        return self.grab().toImage()
+
+
+class LinkedViewer(QWidget):
+    """Two or three linked panes plus the contrast histogram and the overlay state.
+
+    Pane 0 is the SEM image. In two-pane mode pane 1 shows the enabled CAM levels stacked
+    (level 2 above level 1); in three-pane mode pane 1 shows level 1 and pane 2 level 2.
+    """
+
+    cursorMoved = Signal(float, float)  # image coordinates
+    cursorLeft = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panes = [ImagePane("SEM image"), ImagePane("Grad-CAM"), ImagePane("Grad-CAM level 2")]
+        self.histogram = pg.HistogramLUTWidget(orientation="vertical")
+        self.histogram.setMinimumWidth(95)
+        self.histogram.setMaximumWidth(130)
+        self.histogram.item.setImageItem(self.panes[0].image_item)
+        self.histogram.item.sigLevelsChanged.connect(self._sync_levels)
+        self.histogram.item.sigLookupTableChanged.connect(self._sync_lut)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        for pane in self.panes:
+            self.splitter.addWidget(pane)
+            pane.setMinimumWidth(120)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.histogram)
+        lay.addWidget(self.splitter, 1)
+        # Linking: pyqtgraph's setXLink/setYLink copy ranges, which with a locked aspect and panes
+        # of different widths makes the views fight; instead every visible pane gets the same
+        # centre and the same image-pixels-per-screen-pixel as the pane the user moved.
+        self._syncing = False
+        self._sizes: dict[int, tuple[float, float]] = {}
+        self._shared_view: tuple[QPointF, float, float] | None = None
+        for pane in self.panes:
+            pane.vb.sigRangeChanged.connect(lambda vb, *_a: self._sync_views(vb))
+            pane.vb.sigResized.connect(self._sync_views)
+            pane.sigMouseMoved.connect(self._on_mouse)
+            pane.sigMouseLeft.connect(self._on_leave)
+
+        self.image: np.ndarray | None = None
+        self.cams: dict[int, np.ndarray | None] = {1: None, 2: None}
+        self.cam_labels: dict[int, str] = {1: "", 2: ""}
+        self.show_level = {1: False, 2: True}
+        self.opacity = 0.5
+        self.cmap_name = "inferno"
+        self.three_panes = False
+        self.show_tiles = False
+        self.last_cursor: tuple[float, float] | None = None
+        self._apply_mode()
+        self.set_colormap(self.cmap_name)
+
+    def _sync_views(self, source: pg.ViewBox) -> None:
+        """Give every visible pane the view of ``source`` (same centre, same zoom).
+
+        A pane whose range changed because it was resized (splitter, window, even a grab())
+        is not a source: it gets the shared view instead of imposing its own.
+        """
+        if self._syncing or source.width() <= 0 or source.height() <= 0:
+            return
+        pane = next((p for p in self.panes if p.vb is source), None)
+        if pane is None or not pane.isVisible():
+            return
+        size = (source.width(), source.height())
+        resized = self._sizes.get(id(source)) != size
+        self._sizes[id(source)] = size
+        if resized and self._shared_view is not None:
+            targets = [source]
+        else:
+            upp_x, upp_y = source.viewPixelSize()
+            self._shared_view = (source.viewRect().center(), upp_x, upp_y)
+            targets = [p.vb for p in self.panes if p.vb is not source]
+        c, upp_x, upp_y = self._shared_view
+        self._syncing = True
+        try:
+            for vb in targets:
+                if vb.width() <= 0 or vb.height() <= 0 or not vb.isVisible():
+                    continue
+                self._sizes[id(vb)] = (vb.width(), vb.height())
+                w, h = vb.width() * upp_x, vb.height() * upp_y
+                vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
+        finally:
+            self._syncing = False
+
+    # --- image and levels -------------------------------------------------------------------
+    def set_image(self, img: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+        self.image = img
+        self.cams = {1: None, 2: None}
+        self.cam_labels = {1: "", 2: ""}
+        for pane in self.panes:
+            pane.set_image(img, levels)
+            pane.tile_grid.set_tiles([])
+        if img is not None:
+            self.histogram.item.imageChanged(autoLevel=False)
+            if levels is not None:
+                self.set_levels(*levels)
+            self.fit()
+        self._refresh_overlays()
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        return self.panes[0].image_shape
+
+    def set_levels(self, lo: float, hi: float) -> None:
+        self.histogram.item.setLevels(lo, hi)
+        self._sync_levels()
+
+    def levels(self) -> tuple[float, float]:
+        lo, hi = self.histogram.item.getLevels()
+        return float(lo), float(hi)
+
+    def auto_contrast(self) -> None:
+        if self.image is not None:
+            self.set_levels(*display.percentile_levels(self.image))
+
+    def reset_contrast(self) -> None:
+        if self.image is not None:
+            self.set_levels(*display.full_levels(self.image))
+
+    def _sync_levels(self, *_: object) -> None:
+        lv = self.panes[0].image_item.getLevels()
+        if lv is None:
+            return
+        for pane in self.panes[1:]:
+            pane.image_item.setLevels(lv)
+
+    def _sync_lut(self, *_: object) -> None:
+        for pane in self.panes[1:]:
+            pane.image_item.setLookupTable(self.panes[0].image_item.lut)
+
+    def set_pixel_size(self, pixel_size_m: float | None) -> None:
+        for pane in self.panes:
+            pane.scale_bar.set_pixel_size(pixel_size_m)
+
+    # --- overlays ---------------------------------------------------------------------------
+    def set_cam(self, level: int, cam: np.ndarray | None, label: str = "") -> None:
+        self.cams[level] = cam
+        self.cam_labels[level] = label
+        self._refresh_overlays()
+
+    def set_level_visible(self, level: int, on: bool) -> None:
+        self.show_level[level] = bool(on)
+        self._refresh_overlays()
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = min(1.0, max(0.0, float(opacity)))
+        self._apply_style()
+
+    def set_colormap(self, name: str) -> None:
+        self.cmap_name = name
+        self._apply_style()
+
+    def colormap(self) -> pg.ColorMap:
+        try:
+            return pg.colormap.get(self.cmap_name)
+        except (FileNotFoundError, KeyError, ValueError):
+            return pg.colormap.get("inferno")
+
+    def _apply_style(self) -> None:
+        cmap = self.colormap()
+        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)
+        # Alpha rises with activation so cold regions leave the SEM image readable.
+        lut[:, 3] = (255 * np.clip(0.15 + 1.2 * np.linspace(0, 1, 256), 0, 1)).astype(lut.dtype)
+        for pane in self.panes[1:]:
+            pane.set_overlay_style(lut, self.opacity)
+            pane.set_color_bar(cmap)
+
+    def set_three_panes(self, on: bool) -> None:
+        self.three_panes = bool(on)
+        self._apply_mode()
+        self._refresh_overlays()
+
+    def _apply_mode(self) -> None:
+        self.panes[2].setVisible(self.three_panes)
+        n = 3 if self.three_panes else 2
+        w = max(self.splitter.width(), 300)
+        self.splitter.setSizes([w // n] * n + [0] * (3 - n))
+        self._sync_views(self.panes[0].vb)
+
+    def _pane_title(self, levels: list[int]) -> str:
+        parts = []
+        for lv in levels:
+            if self.show_level[lv] and self.cams[lv] is not None:
+                parts.append(f"L{lv}: {self.cam_labels[lv]}")
+        if not parts:
+            if any(self.cams[lv] is not None for lv in levels):
+                return "Grad-CAM off (keys 1 / 2)"
+            return "Grad-CAM (no analysis yet)"
+        return "Grad-CAM  " + "  |  ".join(parts)
+
+    def _refresh_overlays(self) -> None:
+        if self.three_panes:
+            plan = {1: [1], 2: [2]}
+        else:
+            plan = {1: [1, 2], 2: []}
+        for idx, levels in plan.items():
+            pane = self.panes[idx]
+            for lv in (1, 2):
+                cam = self.cams[lv] if (lv in levels and self.show_level[lv]) else None
+                pane.set_overlay(lv, cam)
+            if levels:
+                pane.title.setText(self._pane_title(levels))
+
+    def drawn_overlays(self) -> dict[int, list[int]]:
+        """Which CAM levels each pane currently draws (pane index -> levels)."""
+        return {
+            i: [lv for lv in (1, 2) if p.overlay_visible(lv)]
+            for i, p in enumerate(self.panes)
+            if p.isVisible() or i < 2
+        }
+
+    def set_tiles(self, tiles: list[TileMark]) -> None:
+        for pane in self.panes[1:]:
+            pane.tile_grid.set_tiles(tiles)
+        self.set_tiles_visible(self.show_tiles)
+
+    def set_tiles_visible(self, on: bool) -> None:
+        self.show_tiles = bool(on)
+        for pane in self.panes[1:]:
+            pane.tile_grid.setVisible(self.show_tiles and bool(pane.tile_grid.tiles))
+
+    # --- cursor -----------------------------------------------------------------------------
+    def _on_mouse(self, x: float, y: float) -> None:
+        self.last_cursor = (x, y)
+        for pane in self.panes:
+            pane.set_crosshair(x, y)
+        self.cursorMoved.emit(x, y)
+
+    def _on_leave(self) -> None:
+        self.last_cursor = None
+        for pane in self.panes:
+            pane.set_crosshair(None, None)
+        self.cursorLeft.emit()
+
+    # --- navigation -------------------------------------------------------------------------
+    @property
+    def vb(self) -> pg.ViewBox:
+        return self.panes[0].vb
+
+    def _mark_source(self) -> pg.ViewBox:
+        """The next range change of pane 0 is the user's: record its size so it counts."""
+        vb = self.vb
+        self._sizes[id(vb)] = (vb.width(), vb.height())
+        return vb
+
+    def fit(self) -> None:
+        self._mark_source()
+        self.panes[0].fit()
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen pixel, about the current centre."""
+        if self.image_shape is None:
+            return
+        vb = self._mark_source()
+        c = vb.viewRect().center()
+        w, h = max(vb.width(), 1), max(vb.height(), 1)
+        vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom in (factor > 1) or out about the cursor when it is over a pane, else the centre."""
+        if self.image_shape is None or not (factor > 0 and math.isfinite(factor)):
+            return
+        vb = self._mark_source()
+        center = QPointF(*self.last_cursor) if self.last_cursor else vb.viewRect().center()
+        vb.scaleBy((1 / factor, 1 / factor), center=center)
+
+    def zoom_factor(self) -> float:
+        """Screen pixels per image pixel."""
+        px = self.vb.viewPixelSize()[0]
+        return 1.0 / px if px > 0 else 1.0
