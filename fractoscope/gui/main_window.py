@@ -150,7 +150,8 @@ class MainWindow(QMainWindow):
         self.batch_panel = None
         if BatchPanel is not None:
             try:
-                self.batch_panel = BatchPanel(self)
+                self.batch_panel = BatchPanel(self._new_batch_analyzer, self)
+                self.batch_panel.open_result.connect(self.open_stored_result)
                 self.tabs.addTab(self.batch_panel, "Batch")
             except Exception:  # noqa: BLE001
                 log.debug("batch panel unavailable", exc_info=True)
@@ -412,29 +413,41 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.image_list)
         self.open_file(files[0])
 
+    def _new_batch_analyzer(self):
+        """The batch panel's own Analyzer (called in its thread; the viewer keeps its own)."""
+        from fractoscope.analysis.pipeline import Analyzer
+
+        return Analyzer(model_path=self.service.model_path, device=self.service.device)
+
     def _send_folder_to_batch(self, folder: Path) -> bool:
         bp = self.batch_panel
-        for name in ("add_folder", "set_folder", "open_folder", "add_input"):
-            fn = getattr(bp, name, None) if bp is not None else None
-            if callable(fn):
-                try:
-                    fn(folder)
-                except Exception as exc:  # noqa: BLE001
-                    self.show_error(f"Batch panel could not take {folder}: {exc}")
-                    return True
-                self.tabs.setCurrentWidget(bp)
-                return True
-        return False
+        if bp is None:
+            return False
+        try:
+            n = bp.add_paths([folder])
+        except FractoscopeError as exc:
+            self.show_error(f"Batch: {exc}")
+            return True
+        self.tabs.setCurrentWidget(bp)
+        self.statusBar().showMessage(f"Batch: {n} images added from {folder.name}", 8000)
+        return True
 
-    def open_file(self, path: Path | str) -> None:
-        """Read in the background; the image shows as soon as it is read, then (optionally) analysed."""
+    def open_stored_result(self, image_path: str, stored_path: str) -> None:
+        """Open an image with the prediction a batch run stored for it (no recomputation)."""
+        self.open_file(Path(image_path), stored_prediction=Path(stored_path))
+
+    def open_file(self, path: Path | str, stored_prediction: Path | None = None) -> None:
+        """Read in the background; the image shows as soon as it is read, then (optionally) analysed.
+
+        With ``stored_prediction`` (a batch result) that prediction is shown instead of analysing.
+        """
         path = Path(path)
         self.analysis.cancel(silent=True)
         self.current_path = path
         self.settings.last_folder = str(path.parent)
         self._select_in_list(path)
         self.progress_label.setText(f"Reading {path.name}…")
-        self.loader.submit(load_image_job(path))
+        self.loader.submit(load_image_job(path, stored_prediction))
 
     def _select_in_list(self, path: Path) -> None:
         for i in range(self.image_list.count()):
@@ -477,7 +490,9 @@ class MainWindow(QMainWindow):
             self._refresh_recent_menu()
         self.progress_label.setText("")
         self.imageLoaded.emit(sem)
-        if self.act_auto_analyse.isChecked():
+        if loaded.stored is not None:
+            self._show_result(loaded.stored)
+        elif self.act_auto_analyse.isChecked():
             self.analyse()
 
     def _image_failed(self, message: str) -> None:
@@ -551,13 +566,16 @@ class MainWindow(QMainWindow):
     def _analysis_finished(self, result: AnalysisResult) -> None:
         if result.sem is not self.sem:
             return  # a late result for an image (or calibration) no longer shown
+        self._show_result(result)
+
+    def _show_result(self, result: AnalysisResult) -> None:
         self.result = result
         pred = result.prediction
         t = pred.taxonomy
         self.prediction_panel.set_prediction(pred)
         self.model_panel.set_model(result.model, result.device)
-        self.viewer.set_cam(1, result.cams[1], t.display_name(pred.level1.label))
-        self.viewer.set_cam(2, result.cams[2], t.display_name(pred.level2.label))
+        self.viewer.set_cam(1, result.cams.get(1), t.display_name(pred.level1.label))
+        self.viewer.set_cam(2, result.cams.get(2), t.display_name(pred.level2.label))
         l2 = t.level2
         marks = []
         for tile in pred.tiles:
@@ -586,6 +604,9 @@ class MainWindow(QMainWindow):
         if self.result is None or self.sem is None:
             return
         pred = self.result.prediction
+        if pred.cams_level1 is None:
+            self.statusBar().showMessage("This result was stored without Grad-CAM maps", 5000)
+            return
         cam = pred.cam(level, label, shape=display.overlay_shape(self.sem.shape))
         self.viewer.set_cam(level, cam, pred.taxonomy.display_name(label))
         (self.act_l1 if level == 1 else self.act_l2).setChecked(True)
@@ -749,23 +770,34 @@ class MainWindow(QMainWindow):
             else:
                 self.statusBar().showMessage(f"Saved {out}", 8000)
 
+    def export_report(self, path: str | Path, meta=None) -> Path:
+        """Write the PDF failure report of the current analysis (fractoscope.gui.report_pdf)."""
+        from fractoscope.gui import report_pdf
+        from fractoscope.report.data import ReportMeta
+
+        if self.result is None or self.sem is None:
+            raise FractoscopeError("analyse an image before exporting a report")
+        if meta is None:
+            meta = ReportMeta(sample_id=self.sem.path.stem if self.sem.path else "")
+        return report_pdf.write_image_report(Path(path), self.sem, self.result.prediction, meta)
+
     def export_report_dialog(self) -> None:
-        try:
-            from fractoscope.gui import report_pdf
-        except ImportError:
-            self.show_error("PDF reports are not available in this build.", error=False)
-            return
-        if self.result is None:
+        if self.result is None or self.sem is None:
             self.show_error("Analyse an image before exporting a report.", error=False)
             return
-        fn = getattr(report_pdf, "export_report_dialog", None)
-        if not callable(fn):
-            self.show_error("PDF reports are not available in this build.", error=False)
+        stem = self.sem.path.stem if self.sem.path else "report"
+        start = str(Path(self.settings.last_folder or ".") / f"{stem}-report.pdf")
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", start, "PDF (*.pdf)")
+        if not path:
             return
         try:
-            fn(self, self.sem, self.result.prediction)
+            out = self.export_report(path)
+        except ImportError:
+            self.show_error("PDF reports are not available in this build.")
         except FractoscopeError as exc:
             self.show_error(f"Report failed: {exc}")
+        else:
+            self.statusBar().showMessage(f"Saved {out}", 8000)
 
     # ================================================================================ misc
     def show_error(self, message: str, error: bool = True) -> None:

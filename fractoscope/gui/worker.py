@@ -148,15 +148,25 @@ class JobQueue(QObject):
 
 
 @dataclass
+class AnalysisResult:
+    prediction: Any  # Prediction
+    cams: dict[int, np.ndarray]  # overlay-sized CAMs of the predicted classes
+    model: Any  # ModelInfo
+    device: str
+    sem: Any  # the SemImage analysed (its calibration may since have changed)
+
+
+@dataclass
 class LoadedImage:
     """What the loader hands the GUI: the image, the array to show and its initial levels."""
 
     sem: Any  # SemImage
     display: np.ndarray
     levels: tuple[float, float]
+    stored: AnalysisResult | None = None  # a batch run's stored prediction, if asked for
 
 
-def load_image_job(path: Path) -> JobFn:
+def load_image_job(path: Path, stored_prediction: Path | None = None) -> JobFn:
     def job(progress, cancel) -> LoadedImage:
         from fractoscope.gui import display
         from fractoscope.io import read_sem
@@ -164,18 +174,25 @@ def load_image_job(path: Path) -> JobFn:
         progress(0.0, f"Reading {path.name}…")
         sem = read_sem(path)
         arr = display.display_array(sem.image)
-        return LoadedImage(sem, arr, display.percentile_levels(arr))
+        stored = None
+        if stored_prediction is not None:
+            from fractoscope.batch.stored import load_stored_prediction
+
+            pred = load_stored_prediction(stored_prediction)
+            stored = AnalysisResult(pred, predicted_cams(pred, sem.shape), pred.model, pred.device, sem)
+        return LoadedImage(sem, arr, display.percentile_levels(arr), stored)
 
     return job
 
 
-@dataclass
-class AnalysisResult:
-    prediction: Any  # Prediction
-    cams: dict[int, np.ndarray]  # overlay-sized CAMs of the predicted classes
-    model: Any  # ModelInfo
-    device: str
-    sem: Any  # the SemImage analysed (its calibration may since have changed)
+def predicted_cams(pred, image_shape: tuple[int, int]) -> dict[int, np.ndarray]:
+    """Overlay-sized CAMs of the predicted class at both levels (empty without CAMs)."""
+    from fractoscope.gui import display
+
+    if pred.cams_level1 is None or pred.cams_level2 is None:
+        return {}
+    shape = display.overlay_shape(image_shape)
+    return {lv: pred.cam(lv, None, shape=shape) for lv in (1, 2)}
 
 
 class AnalysisService:
@@ -202,13 +219,10 @@ class AnalysisService:
 
     def job(self, sem) -> JobFn:
         def run(progress, cancel) -> AnalysisResult:
-            from fractoscope.gui import display
-
             with self._lock:
                 analyzer = self._get_analyzer(progress)
                 pred = analyzer.analyze(sem, progress=progress, cancel=cancel, with_cams=True)
-                shape = display.overlay_shape(sem.shape)
-                cams = {lv: pred.cam(lv, None, shape=shape) for lv in (1, 2)}
+                cams = predicted_cams(pred, sem.shape)
                 return AnalysisResult(pred, cams, analyzer.model_info, analyzer.device, sem)
 
         return run

@@ -1,0 +1,98 @@
+"""GUI test fixtures: isolated QSettings, small calibrated images, a window factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from fractoscope.gui.main_window import MainWindow  # noqa: E402
+from fractoscope.gui.settings import AppSettings  # noqa: E402
+
+PIXEL_SIZE_M = 50e-9  # inside the bundled model's trained range: no resampling, few tiles
+
+
+def write_textured_tiff(path: Path, size: int = 256, pixel_size_m: float = PIXEL_SIZE_M, seed: int = 0) -> Path:
+    """A 16-bit textured image with an ImageJ calibration (what tifffile imagej=True writes)."""
+    import tifffile
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    img = gaussian_filter(rng.random((size, size)), 2.0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    img = img + 0.02 * np.sin(xx / 3.0)  # fine striation-like ridges
+    img = (img - img.min()) / (img.max() - img.min())
+    data = (200 + 3800 * img).astype(np.uint16)
+    um = pixel_size_m * 1e6
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / um, 1 / um), metadata={"unit": "um"})
+    return path
+
+
+@pytest.fixture
+def textured_tiff(tmp_path: Path) -> Path:
+    return write_textured_tiff(tmp_path / "textured.tif")
+
+
+@pytest.fixture(scope="session")
+def fractograph(tmp_path_factory) -> Path:
+    """A generated (``fractoscope synth``) 256 x 256 calibrated fatigue fractograph."""
+    from fractoscope.cli import main
+
+    out = tmp_path_factory.mktemp("synth")
+    rc = main(["synth", str(out), "--per-class", "1", "--size", "256", "--classes", "striations", "--seed", "7"])
+    assert rc == 0
+    files = sorted(out.rglob("*.tif"))
+    assert files, "synth wrote no image"
+    return files[0]
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    """An ini file of its own: tests never touch the user's real settings."""
+    return tmp_path / "settings" / "fractoscope-test.ini"
+
+
+@pytest.fixture
+def make_window(qtbot, settings_path):
+    """Factory: a shown MainWindow on the test's settings file (closed at teardown)."""
+
+    def make(auto_analyse: bool = False, size: tuple[int, int] | None = (1400, 900), **kw) -> MainWindow:
+        settings = AppSettings(QSettings(str(settings_path), QSettings.Format.IniFormat))
+        w = MainWindow(settings, auto_analyse=auto_analyse, **kw)
+        qtbot.addWidget(w)
+        if size:
+            w.resize(*size)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    return make
+
+
+@pytest.fixture
+def open_and_wait(qtbot):
+    """``open_and_wait(window, path, analyse=False)``: open and wait until shown (and analysed)."""
+
+    def run(window: MainWindow, path: Path, analyse: bool = False, timeout: int = 120_000) -> MainWindow:
+        signal = window.analysisFinished if analyse else window.imageLoaded
+        with qtbot.waitSignal(signal, timeout=timeout, raising=True):
+            window.open_paths([path])
+        return window
+
+    return run
+
+
+@pytest.fixture
+def make_tiff(tmp_path: Path):
+    """``make_tiff(name, size=256, pixel_size_m=50e-9)``: a textured calibrated TIFF in tmp_path."""
+
+    def make(name: str = "textured.tif", **kw) -> Path:
+        return write_textured_tiff(tmp_path / name, **kw)
+
+    return make
