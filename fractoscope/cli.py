@@ -15,22 +15,26 @@ from collections.abc import Sequence
 from fractoscope import __version__
 
 # Order = order in --help.
-COMMANDS = ("info", "predict", "batch", "report", "synth", "train", "evaluate", "bench", "gui")
+COMMANDS = (
+    "info", "predict", "batch", "report", "synth", "train", "evaluate", "bench", "self-test", "gui"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fractoscope",
         description="SEM fractography: failure mechanism and fracture morphology with Grad-CAM. "
-        "With no subcommand, or with image/folder paths, the desktop app opens.",
+        "With no subcommand, or with image/folder paths, the desktop app opens. "
+        "--self-test (= the self-test command) checks this installation.",
     )
     p.add_argument("--version", action="version", version=f"fractoscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            mod = importlib.import_module(f"fractoscope.commands.{name}")
+            modname = f"fractoscope.commands.{name.replace('-', '')}"  # self-test -> selftest
+            mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
-            if exc.name == f"fractoscope.commands.{name}":
+            if exc.name == modname:
                 continue  # not built yet in this checkout
             raise
         mod.register(sub)
@@ -39,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # `--self-test` is the flag form of the self-test command (what frozen builds document).
+    if argv and argv[0] == "--self-test":
+        argv = ["self-test", *argv[1:]]
     # No subcommand (or only paths / GUI flags): open the desktop app.
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui", *argv]
