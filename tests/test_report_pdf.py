@@ -22,11 +22,10 @@ def analyzer():
     return Analyzer(device="cpu")
 
 
-@pytest.fixture(scope="module")
-def app():
-    from PySide6.QtGui import QGuiApplication
-
-    return QGuiApplication.instance() or QGuiApplication([])
+@pytest.fixture()
+def app(qapp):
+    # pytest-qt's QApplication: a bare QGuiApplication here would break later widget tests.
+    return qapp
 
 
 def _pdf_text(path: Path) -> tuple[int, list[str], list[tuple[float, float]]]:

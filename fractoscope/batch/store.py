@@ -32,6 +32,16 @@ MANIFEST = "manifest.json"
 LOCK = ".fractoscope-batch.lock"
 
 
+def _file_mode() -> int:
+    # mkstemp creates 0600 files; results are ordinary documents, so honour the umask instead.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()  # read once at import: os.umask is process-wide, not thread-safe
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -42,6 +52,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

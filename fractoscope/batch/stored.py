@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
+from fractoscope.batch.store import FILE_MODE
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -71,6 +72,7 @@ def save_prediction(path: Path, prediction: Prediction) -> None:
             np.savez_compressed(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

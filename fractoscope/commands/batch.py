@@ -72,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
+    try:  # fail fast on an unusable output folder, before the model loads
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"fractoscope batch: cannot create output folder {args.out}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         analyzer = Analyzer(args.model, device=args.device)
     except FractoscopeError as exc:

@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 )
 
 from fractoscope.analysis.results import Prediction
+from fractoscope.batch.store import FILE_MODE
 from fractoscope.calibration import format_length, nice_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.io.sem_image import SemImage
@@ -926,6 +927,7 @@ def _write(
         del canvas
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
