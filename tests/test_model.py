@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from fractoscope.errors import ModelError
-from fractoscope.model.checkpoint import default_model_path, load_checkpoint, resolve_device, sha256_file
+from fractoscope.model.checkpoint import (
+    default_model_path,
+    load_checkpoint,
+    resolve_device,
+    sha256_file,
+)
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig, count_parameters
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -44,8 +49,8 @@ def test_scale_embedding_changes_output_and_unknown_is_distinct(small_model):
     x = torch.randn(1, 1, 96, 96).repeat(3, 1, 1, 1)
     with torch.inference_mode():
         out = small_model(x, torch.tensor([10.0, 300.0, float("nan")]), with_cams=False)
-    l = out.logits_level1
-    assert not torch.allclose(l[0], l[1]) and not torch.allclose(l[0], l[2])
+    logits = out.logits_level1
+    assert not torch.allclose(logits[0], logits[1]) and not torch.allclose(logits[0], logits[2])
 
 
 @pytest.mark.parametrize("level", [1, 2])
