@@ -30,6 +30,32 @@ def display_array(data: np.ndarray) -> np.ndarray:
     raise ValueError(f"cannot display an array of shape {data.shape}")
 
 
+PYRAMID_MIN_SIDE = 512
+
+
+def pyramid(img: np.ndarray, min_side: int = PYRAMID_MIN_SIDE) -> list[np.ndarray]:
+    """``[img, img/2, img/4, ...]``: 2 x 2 block means (a box filter, so fine striations do not
+    alias into false patterns when zoomed out), down to ``min_side`` on the long side.
+
+    The viewer shows the level matching the zoom, so a zoom step never re-filters the 4096² image.
+    """
+    levels = [img]
+    cur = img
+    while max(cur.shape[:2]) > 2 * min_side:
+        r, c = (cur.shape[0] // 2) * 2, (cur.shape[1] // 2) * 2
+        a = cur[:r, :c].astype(np.float32, copy=False)
+        cur = 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
+        levels.append(cur)
+    return levels
+
+
+def pyramid_level(image_px_per_screen_px: float, n_levels: int) -> int:
+    """The pyramid level to show: the coarsest one that still has >= 1 pixel per screen pixel."""
+    if not (image_px_per_screen_px > 1 and math.isfinite(image_px_per_screen_px)):
+        return 0
+    return max(0, min(n_levels - 1, int(math.floor(math.log2(image_px_per_screen_px)))))
+
+
 def _sample(img: np.ndarray) -> np.ndarray:
     step = max(1, int(math.sqrt(img.size / LEVEL_SAMPLES)))
     s = img[::step, ::step]

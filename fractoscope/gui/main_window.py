@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QSlider,
     QSplitter,
     QTabWidget,
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.cursor_readout: dict = {}
         self._scale_dialog: SetScaleDialog | None = None
+        self._first_shown = False
 
         # Command-line choices apply to this session only; the saved preferences stay.
         self._auto_analyse_override = auto_analyse
@@ -148,11 +150,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.model_panel, "Model")
         self.tabs.addTab(self.image_list, "Images")
         self.batch_panel = None
+        self.batch_tab: QWidget | None = None
         if BatchPanel is not None:
             try:
                 self.batch_panel = BatchPanel(self._new_batch_analyzer, self)
                 self.batch_panel.open_result.connect(self.open_stored_result)
-                self.tabs.addTab(self.batch_panel, "Batch")
+                # In a scroll area: its button row must not dictate the side panel's width.
+                scroll = QScrollArea()
+                scroll.setWidgetResizable(True)
+                scroll.setFrameShape(QFrame.Shape.NoFrame)
+                scroll.setWidget(self.batch_panel)
+                self.batch_tab = scroll
+                self.tabs.addTab(scroll, "Batch")
             except Exception:  # noqa: BLE001
                 log.debug("batch panel unavailable", exc_info=True)
                 self.batch_panel = None
@@ -352,6 +361,14 @@ class MainWindow(QMainWindow):
         self._apply_view_background(s.theme)
         self._refresh_recent_menu()
 
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._first_shown:
+            self._first_shown = True
+            if self.settings.splitter_sizes("main") is None:  # first run: 70 % image, 30 % panels
+                w = max(self.main_splitter.width(), 800)
+                self.main_splitter.setSizes([int(w * 0.7), w - int(w * 0.7)])
+
     def _splitters(self) -> dict[str, QSplitter]:
         return {"main": self.main_splitter, "side": self.side_splitter, "panes": self.viewer.splitter}
 
@@ -428,7 +445,7 @@ class MainWindow(QMainWindow):
         except FractoscopeError as exc:
             self.show_error(f"Batch: {exc}")
             return True
-        self.tabs.setCurrentWidget(bp)
+        self.tabs.setCurrentWidget(self.batch_tab)
         self.statusBar().showMessage(f"Batch: {n} images added from {folder.name}", 8000)
         return True
 
@@ -479,7 +496,7 @@ class MainWindow(QMainWindow):
         self.display_image = loaded.display
         self.result = None
         self.message_bar.hide()
-        self.viewer.set_image(loaded.display, loaded.levels)
+        self.viewer.set_image(loaded.display, loaded.levels, loaded.pyramid)
         self.viewer.set_pixel_size(sem.calibration.pixel_size_x_m)
         self.viewer.set_tiles([])
         self.info_panel.set_image(sem)

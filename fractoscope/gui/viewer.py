@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -207,22 +207,47 @@ class ImagePane(pg.GraphicsLayoutWidget):
         self.scale_bar = ScaleBarItem(self.vb)
         self.color_bar: pg.ColorBarItem | None = None
         self.image_shape: tuple[int, int] | None = None
+        self._pyramid: list[np.ndarray] = []
+        self._level = -1
+        self.vb.sigTransformChanged.connect(self._pick_level)
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- content -----------------------------------------------------------------------------
-    def set_image(self, img: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+    def set_image(
+        self,
+        img: np.ndarray | None,
+        levels: tuple[float, float] | None = None,
+        pyramid: list[np.ndarray] | None = None,
+    ) -> None:
+        """Show ``img`` (through ``pyramid``, its box-filtered halvings, when given)."""
         if img is None:
             self.image_item.clear()
             self.image_shape = None
+            self._pyramid = []
             for item in self.overlays.values():
                 item.clear()
             self.tile_grid.set_tiles([])
             return
         self.image_shape = (int(img.shape[0]), int(img.shape[1]))
-        self.image_item.setImage(img, autoLevels=False, levels=levels)
+        self._pyramid = pyramid or [img]
+        self._level = -1
+        self._show_level(0, levels)
         for item in self.overlays.values():
             item.clear()
             item.setVisible(False)
+
+    def _show_level(self, k: int, levels: tuple[float, float] | None = None) -> None:
+        if k == self._level or not self._pyramid:
+            return
+        self._level = k
+        lv = levels if levels is not None else self.image_item.levels
+        self.image_item.setImage(self._pyramid[k], autoLevels=False, levels=lv)
+        rows, cols = self.image_shape
+        self.image_item.setRect(QRectF(0, 0, cols, rows))
+
+    def _pick_level(self, *_: object) -> None:
+        if len(self._pyramid) > 1 and self.vb.width() > 0:
+            self._show_level(display.pyramid_level(self.vb.viewPixelSize()[0], len(self._pyramid)))
 
     def set_overlay(self, level: int, cam: np.ndarray | None) -> None:
         """Show ``cam`` (values in [0, 1], any shape) stretched over the image; None hides."""
@@ -379,12 +404,19 @@ class LinkedViewer(QWidget):
             self._syncing = False
 
     # --- image and levels -------------------------------------------------------------------
-    def set_image(self, img: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+    def set_image(
+        self,
+        img: np.ndarray | None,
+        levels: tuple[float, float] | None = None,
+        pyramid: list[np.ndarray] | None = None,
+    ) -> None:
         self.image = img
         self.cams = {1: None, 2: None}
         self.cam_labels = {1: "", 2: ""}
+        if img is not None and pyramid is None:
+            pyramid = display.pyramid(img)
         for pane in self.panes:
-            pane.set_image(img, levels)
+            pane.set_image(img, levels, pyramid)
             pane.tile_grid.set_tiles([])
         if img is not None:
             self.histogram.item.imageChanged(autoLevel=False)
@@ -465,6 +497,7 @@ class LinkedViewer(QWidget):
         self.three_panes = bool(on)
         self._apply_mode()
         self._refresh_overlays()
+        QTimer.singleShot(0, self.fit)  # after the splitter has laid out the new pane widths
 
     def _apply_mode(self) -> None:
         self.panes[2].setVisible(self.three_panes)
@@ -540,8 +573,18 @@ class LinkedViewer(QWidget):
         return vb
 
     def fit(self) -> None:
-        self._mark_source()
-        self.panes[0].fit()
+        """The whole image in every visible pane (the narrowest one decides the zoom)."""
+        if self.image_shape is None:
+            return
+        rows, cols = self.image_shape
+        vb = self._mark_source()
+        visible = [p.vb for p in self.panes if p.isVisible() and p.vb.width() > 0 and p.vb.height() > 0]
+        if not visible:
+            self.panes[0].fit()
+            return
+        zoom = 0.98 * min(min(v.width() / cols, v.height() / rows) for v in visible)
+        w, h = vb.width() / zoom, vb.height() / zoom
+        vb.setRange(QRectF(cols / 2 - w / 2, rows / 2 - h / 2, w, h), padding=0)
 
     def one_to_one(self) -> None:
         """One image pixel per screen pixel, about the current centre."""

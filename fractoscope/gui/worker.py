@@ -163,6 +163,7 @@ class LoadedImage:
     sem: Any  # SemImage
     display: np.ndarray
     levels: tuple[float, float]
+    pyramid: list[np.ndarray]
     stored: AnalysisResult | None = None  # a batch run's stored prediction, if asked for
 
 
@@ -180,7 +181,8 @@ def load_image_job(path: Path, stored_prediction: Path | None = None) -> JobFn:
 
             pred = load_stored_prediction(stored_prediction)
             stored = AnalysisResult(pred, predicted_cams(pred, sem.shape), pred.model, pred.device, sem)
-        return LoadedImage(sem, arr, display.percentile_levels(arr), stored)
+        levels = display.percentile_levels(arr)
+        return LoadedImage(sem, arr, levels, display.pyramid(arr), stored)
 
     return job
 

@@ -34,7 +34,7 @@ def test_open_real_vendor_tiff_shows_image_and_info(make_window, open_and_wait, 
     w = open_and_wait(make_window(), path)
     sem = read_sem(path)
     assert w.viewer.image_shape == sem.shape  # the image above the data bar
-    assert w.viewer.panes[0].image_item.image.shape[:2] == sem.shape
+    assert w.viewer.image.shape[:2] == sem.shape
     info = w.info_panel
     assert info.value("Vendor") == "Zeiss"
     assert "2.62 µm/px" in info.value("Pixel size")
@@ -84,7 +84,7 @@ def test_drop_files_and_folder(make_window, qtbot, make_tiff, tmp_path):
     w.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier))
     if w.batch_panel is not None:  # a folder is a batch job
-        assert w.tabs.currentWidget() is w.batch_panel
+        assert w.tabs.currentWidget() is w.batch_tab
         assert len(w.batch_panel.model.rows) == 2
     else:
         assert w.image_list.count() == 4

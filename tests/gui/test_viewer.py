@@ -79,7 +79,7 @@ def test_zooming_one_pane_moves_the_other(viewer, qtbot):
     assert _same_view(left, right)
 
 
-def test_three_panes_and_overlay_toggles(viewer):
+def test_three_panes_and_overlay_toggles(viewer, qtbot):
     cam1 = np.linspace(0, 1, 30 * 40, dtype=np.float32).reshape(30, 40)
     cam2 = cam1[::-1].copy()
     viewer.set_cam(1, cam1, "Fatigue")
@@ -94,6 +94,11 @@ def test_three_panes_and_overlay_toggles(viewer):
     drawn = viewer.drawn_overlays()
     assert drawn[1] == [1] and drawn[2] == [2]
     assert _same_view(viewer.panes[0].vb, viewer.panes[2].vb)
+    qtbot.wait(20)
+    viewer.fit()
+    for pane in viewer.panes:  # Fit shows the whole image in every pane, however narrow
+        r = pane.vb.viewRect()
+        assert r.left() <= 0 and r.top() <= 0 and r.right() >= 400 and r.bottom() >= 300
     # the overlay is stretched over the whole image although the map is smaller
     br = viewer.panes[1].overlays[1].mapRectToParent(viewer.panes[1].overlays[1].boundingRect())
     assert (br.width(), br.height()) == pytest.approx((400, 300))
@@ -130,3 +135,23 @@ def test_settings_round_trip(tmp_path):
     assert s2.splitter_sizes("main") == [700, 300]
     s2.q.setValue("view/colormap", "no-such-map")
     assert s2.colormap == "inferno"
+
+
+def test_large_image_pyramid_follows_zoom(qtbot):
+    v = LinkedViewer()
+    qtbot.addWidget(v)
+    v.resize(900, 500)
+    v.show()
+    qtbot.waitExposed(v)
+    img = np.zeros((2048, 2048), np.uint16)
+    img[:, ::2] = 4000  # 1-pixel stripes: must average to grey when zoomed out, not alias
+    v.set_image(img, (0.0, 4000.0))
+    pane = v.panes[0]
+    shown = pane.image_item.image
+    assert shown.shape[0] < 2048  # fitted in a small pane: a coarser level
+    assert np.allclose(shown, 2000.0)  # box-filtered, no false pattern
+    r = pane.image_item.mapRectToParent(pane.image_item.boundingRect())
+    assert (r.width(), r.height()) == pytest.approx((2048, 2048))
+    v.one_to_one()
+    assert pane.image_item.image.shape == (2048, 2048)
+    assert v.panes[1].image_item.image.shape == (2048, 2048)
