@@ -204,3 +204,30 @@ def test_report_cli_single_and_batch(tmp_path: Path, analysed) -> None:
         timeout=600,
     )
     assert res.returncode == 2 and "no batch results" in res.stderr
+
+
+def test_report_meta_dialog(qtbot) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    from fractoscope.gui.report_pdf import ask_report_meta
+
+    def fill() -> None:
+        dlg = next(
+            w for w in QApplication.topLevelWidgets() if isinstance(w, QDialog) and w.isVisible()
+        )
+        dlg.sample_edit.setText("S-9")
+        dlg.analyst_edit.setText("K. Tester")
+        dlg.notes_edit.setPlainText("two origins")
+        dlg.accept()
+
+    QTimer.singleShot(50, fill)
+    meta, size = ask_report_meta(None, ReportMeta(title="T", date="2026-01-02"), page_size="Letter")
+    assert (meta.sample_id, meta.analyst, meta.notes, meta.date, meta.title) == (
+        "S-9",
+        "K. Tester",
+        "two origins",
+        "2026-01-02",
+        "T",
+    )
+    assert size == "Letter"

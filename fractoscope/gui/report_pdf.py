@@ -32,7 +32,7 @@ from fractoscope.batch.store import FILE_MODE
 from fractoscope.calibration import format_length, nice_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.io.sem_image import SemImage
-from fractoscope.report.data import BatchReport, ImageReport, Picture, ProbRow, ReportMeta
+from fractoscope.report.data import BatchReport, ImageReport, Picture, ReportMeta
 from fractoscope.report.imaging import NOT_ASSESSED_RGB, turbo_lut
 
 DPI = 300
@@ -968,4 +968,63 @@ def write_batch_report(
     )
 
 
-__all__ = ["write_batch_report", "write_image_report", "ProbRow"]
+def ask_report_meta(parent=None, defaults: ReportMeta | None = None, page_size: str = "A4"):
+    """Small dialog for title, sample ID, analyst, notes and page size.
+
+    Returns ``(ReportMeta, page_size)`` or ``None`` when cancelled. Needs a QApplication.
+    """
+    from PySide6.QtWidgets import (
+        QComboBox,
+        QDialog,
+        QDialogButtonBox,
+        QFormLayout,
+        QLineEdit,
+        QPlainTextEdit,
+    )
+
+    d = defaults or ReportMeta(title="Fractography failure report")
+    dlg = QDialog(parent)
+    dlg.setWindowTitle("Export report")
+    form = QFormLayout(dlg)
+    title, sample, analyst = QLineEdit(d.title), QLineEdit(d.sample_id), QLineEdit(d.analyst)
+    date = QLineEdit(d.date)
+    notes = QPlainTextEdit(d.notes)
+    notes.setFixedHeight(80)
+    size = QComboBox()
+    size.addItems(["A4", "Letter"])
+    size.setCurrentText("Letter" if page_size.upper() == "LETTER" else "A4")
+    for label, w in (
+        ("Title", title),
+        ("Sample ID", sample),
+        ("Analyst", analyst),
+        ("Date", date),
+        ("Notes", notes),
+        ("Page size", size),
+    ):
+        form.addRow(label, w)
+    buttons = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+    )
+    buttons.accepted.connect(dlg.accept)
+    buttons.rejected.connect(dlg.reject)
+    form.addRow(buttons)
+    dlg.title_edit, dlg.sample_edit, dlg.analyst_edit, dlg.notes_edit = (
+        title,
+        sample,
+        analyst,
+        notes,
+    )
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return None
+    meta = ReportMeta(
+        title=title.text().strip() or d.title,
+        sample_id=sample.text().strip(),
+        analyst=analyst.text().strip(),
+        notes=notes.toPlainText().strip(),
+        date=date.text().strip() or d.date,
+        app_version=d.app_version,
+    )
+    return meta, size.currentText()
+
+
+__all__ = ["ask_report_meta", "write_batch_report", "write_image_report"]
