@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import platform
 import queue
@@ -20,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from fractoscope import __version__
 from fractoscope.analysis.results import ModelInfo, Prediction
 from fractoscope.batch.inputs import collect_inputs
@@ -30,7 +27,7 @@ from fractoscope.batch.store import ResultStore, write_atomic
 from fractoscope.batch.stored import save_prediction
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.io.sem_image import SemImage
-from fractoscope.report.imaging import overlays_for, shrink
+from fractoscope.report.imaging import overlays_for, png_bytes, shrink
 
 OVERLAY_MAX_SIDE = 2048  # overlay PNGs: full resolution up to this size
 THUMB_MAX_SIDE = 320
@@ -107,12 +104,6 @@ def result_key(content_sha256: str, model_sha256: str, settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _png_bytes(rgb: np.ndarray) -> bytes:
-    from PIL import Image  # Pillow comes with scikit-image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", compress_level=3)
-    return buf.getvalue()
 
 
 def _safe_stem(path: Path) -> str:
@@ -427,9 +418,9 @@ def _write_outputs(out_dir: Path, item: _Item, pred: Prediction, record: BatchRe
         f"overlays/{stem}-level2.png",
         f"thumbs/{key}.png",
     )
-    write_atomic(out_dir / ov1, _png_bytes(o1))
-    write_atomic(out_dir / ov2, _png_bytes(o2))
-    write_atomic(out_dir / thumb, _png_bytes(shrink(grey, THUMB_MAX_SIDE)))
+    write_atomic(out_dir / ov1, png_bytes(o1))
+    write_atomic(out_dir / ov2, png_bytes(o2))
+    write_atomic(out_dir / thumb, png_bytes(shrink(grey, THUMB_MAX_SIDE)))
 
     details = pred.to_json_dict()
     details["image"] = {

@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _write_cams(out_dir, sem, pred, extra_classes) -> None:
     import numpy as np
 
-    from fractoscope.batch.runner import _png_bytes
-    from fractoscope.report.imaging import cam_overlay, overlays_for
+    from fractoscope.report.imaging import cam_overlay, overlays_for, png_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = sem.path.stem if sem.path else "image"
@@ -47,12 +46,12 @@ def _write_cams(out_dir, sem, pred, extra_classes) -> None:
         image_shape=np.array(pred.image_shape),
     )
     grey, o1, o2 = overlays_for(pred, sem.image)
-    (out_dir / f"{stem}_level1_{pred.level1.label}.png").write_bytes(_png_bytes(o1))
-    (out_dir / f"{stem}_level2_{pred.level2.label}.png").write_bytes(_png_bytes(o2))
+    (out_dir / f"{stem}_level1_{pred.level1.label}.png").write_bytes(png_bytes(o1))
+    (out_dir / f"{stem}_level2_{pred.level2.label}.png").write_bytes(png_bytes(o2))
     for label in extra_classes:
         level = 1 if label in tax.level1 else 2
         o = cam_overlay(grey, pred.cam(level, label, shape=grey.shape[:2]))
-        (out_dir / f"{stem}_level{level}_{label}.png").write_bytes(_png_bytes(o))
+        (out_dir / f"{stem}_level{level}_{label}.png").write_bytes(png_bytes(o))
 
 
 def run(args: argparse.Namespace) -> int:

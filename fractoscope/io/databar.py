@@ -40,7 +40,10 @@ def row_statistics(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.ones(n, bool), np.zeros(n, bool)
     a = (a - lo) / (hi - lo)
     black = (a <= EXTREME).mean(axis=1)
-    white = (a >= 1 - EXTREME).mean(axis=1)
+    # Lettering is drawn at one bright level per bar, not always the image's brightest pixel
+    # (a saturated specimen highlight can be brighter): measure white against the row's own peak.
+    row_white = np.maximum(a.max(axis=1, keepdims=True), 1 - 2 * EXTREME)
+    white = (a >= row_white - EXTREME).mean(axis=1)
     uniform = a.std(axis=1) <= UNIFORM_STD
     bar_like = (black + white >= BAR_ROW_EXTREME_FRACTION) | uniform
     # Lettering crosses between black and white many times per row; an object's outline on a

@@ -5,6 +5,8 @@ Everything returns ``uint8`` RGB arrays so the same pixels end up in batch PNGs 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from fractoscope.analysis.results import Prediction
@@ -181,3 +183,12 @@ def overlays_for(
     o1 = cam_overlay(grey, prediction.cam(1, shape=shape))
     o2 = cam_overlay(grey, prediction.cam(2, shape=shape))
     return grey, o1, o2
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode a uint8 grey or RGB array as PNG (Pillow, which scikit-image already needs)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
