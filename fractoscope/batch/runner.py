@@ -104,8 +104,6 @@ def result_key(content_sha256: str, model_sha256: str, settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-
-
 def _safe_stem(path: Path) -> str:
     keep = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in path.stem)
     return keep[:60] or "image"
