@@ -102,15 +102,38 @@ def sample_map(m: np.ndarray, image_shape: tuple[int, int], x: float, y: float) 
     return float(m[r, c])
 
 
-def scale_bar(pixel_size_m: float, view_width_px: float, fraction: float = 0.25) -> tuple[float, str, float]:
-    """A 1-2-5 scale bar no longer than ``fraction`` of the visible width.
+def scale_bar(pixel_size_m: float, max_length_px: float) -> tuple[float, str, float]:
+    """The longest 1-2-5 scale bar (1, 2, 5, 10, 20 ... nm/µm/mm) of at most ``max_length_px``.
 
     Returns (length in metres, label, length in image pixels).
     """
-    if not (pixel_size_m and pixel_size_m > 0 and view_width_px > 0):
-        raise ValueError("scale bar needs a positive pixel size and view width")
-    length_m = nice_length(view_width_px * fraction * pixel_size_m)
+    if not (pixel_size_m and pixel_size_m > 0 and max_length_px > 0):
+        raise ValueError("scale bar needs a positive pixel size and length")
+    length_m = nice_length(max_length_px * pixel_size_m)
     return length_m, format_length(length_m), length_m / pixel_size_m
+
+
+def tile_cores(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> list[tuple[float, float, float, float]]:
+    """Non-overlapping cells of overlapping grid tiles (y0, x0, y1, x1 each).
+
+    Each tile's cell reaches halfway into the overlap with its neighbours (and to the image
+    edge at the border), so the drawn grid is a clean partition with one class per cell.
+    """
+
+    def cuts(starts_ends: list[tuple[int, int]], size: int) -> dict[int, tuple[float, float]]:
+        ends = dict(sorted(set(starts_ends)))
+        starts = sorted(ends)
+        out = {}
+        for k, s0 in enumerate(starts):
+            lo = 0.0 if k == 0 else (s0 + ends[starts[k - 1]]) / 2
+            hi = float(size) if k == len(starts) - 1 else (starts[k + 1] + ends[s0]) / 2
+            out[s0] = (lo, max(lo, hi))
+        return out
+
+    rows, cols = shape
+    ys = cuts([(b[0], b[2]) for b in boxes], rows)
+    xs = cuts([(b[1], b[3]) for b in boxes], cols)
+    return [(ys[b[0]][0], xs[b[1]][0], ys[b[0]][1], xs[b[1]][1]) for b in boxes]
 
 
 def value_text(v: float) -> str:

@@ -14,7 +14,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
-    QGraphicsItem,
     QGraphicsLineItem,
     QGraphicsObject,
     QGraphicsRectItem,
@@ -69,6 +68,8 @@ class ImageViewBox(pg.ViewBox):
 class ScaleBarItem(QGraphicsObject):
     """A 1-2-5 scale bar in the bottom-left corner of a ViewBox, re-sized on every zoom."""
 
+    MAX_SCREEN_PX = 160
+
     def __init__(self, vb: pg.ViewBox) -> None:
         super().__init__(vb)
         self.vb = vb
@@ -91,8 +92,9 @@ class ScaleBarItem(QGraphicsObject):
         self.label, self.length_screen = "", 0.0
         px_w = self.vb.viewPixelSize()[0] if self.vb.width() > 0 else 0
         if self.pixel_size_m and px_w > 0:
-            visible_px = self.vb.width() * px_w
-            _, self.label, length_px = display.scale_bar(self.pixel_size_m, visible_px)
+            # A fixed on-screen budget, so panes at the same zoom show the same bar.
+            max_screen = min(self.MAX_SCREEN_PX, 0.4 * self.vb.width())
+            _, self.label, length_px = display.scale_bar(self.pixel_size_m, max_screen * px_w)
             self.length_screen = length_px / px_w
         self.setVisible(bool(self.label))
         self.update()
@@ -134,38 +136,65 @@ class TileMark:
 
 
 class TileGridItem(QGraphicsObject):
-    """Outlines of the analysis tiles, each labelled with its level-2 class."""
+    """The analysis tiles as a partition of the image, each cell labelled with its level-2 class.
 
-    MAX_LABELS = 400  # more labels than this are unreadable anyway
+    Tiles overlap; each is drawn as its own cell (halfway into the overlaps) so the grid reads
+    as a map. Labels show only when a cell is wide enough on screen to hold one.
+    """
+
+    MIN_LABEL_SCREEN_PX = 70
 
     def __init__(self) -> None:
         super().__init__()
         self.tiles: list[TileMark] = []
-        self._children: list[QGraphicsItem] = []
+        self.cells: list[tuple[float, float, float, float]] = []
+        self._rects: list[QGraphicsRectItem] = []
+        self._labels: list[pg.TextItem] = []
+        self.labels_visible = False
         self.setZValue(20)
 
-    def set_tiles(self, tiles: list[TileMark]) -> None:
-        for c in self._children:
+    def set_tiles(self, tiles: list[TileMark], image_shape: tuple[int, int] | None = None) -> None:
+        for c in [*self._rects, *self._labels]:
             c.setParentItem(None)
             if c.scene() is not None:
                 c.scene().removeItem(c)
-        self._children = []
+        self._rects, self._labels = [], []
         self.tiles = list(tiles)
-        for t in self.tiles:
-            rect = QGraphicsRectItem(QRectF(t.x0, t.y0, t.x1 - t.x0, t.y1 - t.y0), self)
-            pen = QPen(QColor(t.color))
+        if not self.tiles:
+            self.cells = []
+            self.prepareGeometryChange()
+            return
+        shape = image_shape or (max(t.y1 for t in tiles), max(t.x1 for t in tiles))
+        self.cells = display.tile_cores([(t.y0, t.x0, t.y1, t.x1) for t in tiles], shape)
+        for t, (y0, x0, y1, x1) in zip(self.tiles, self.cells, strict=True):
+            colour = QColor(t.color)
+            rect = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0), self)
+            pen = QPen(colour)
             pen.setCosmetic(True)
-            pen.setWidthF(1.5)
+            pen.setWidthF(1.2)
             if not t.voting:
                 pen.setStyle(Qt.PenStyle.DashLine)
             rect.setPen(pen)
-            self._children.append(rect)
-            if len(self.tiles) <= self.MAX_LABELS:
-                text = pg.TextItem(t.label, color=t.color, anchor=(0, 0), fill=(0, 0, 0, 140))
-                text.setParentItem(self)
-                text.setPos(t.x0 + 1, t.y0 + 1)
-                self._children.append(text)
+            fill = QColor(colour)
+            fill.setAlpha(40 if t.voting else 0)
+            rect.setBrush(fill)
+            self._rects.append(rect)
+            text = pg.TextItem(t.label, color=t.color, anchor=(0, 0), fill=(0, 0, 0, 150))
+            text.setParentItem(self)
+            text.setPos(x0 + 1, y0 + 1)
+            text.setVisible(self.labels_visible)
+            self._labels.append(text)
         self.prepareGeometryChange()
+
+    def update_labels(self, screen_px_per_image_px: float) -> None:
+        if not self.cells:
+            return
+        cell_w = min(x1 - x0 for _, x0, _, x1 in self.cells)
+        on = cell_w * screen_px_per_image_px >= self.MIN_LABEL_SCREEN_PX
+        if on != self.labels_visible:
+            self.labels_visible = on
+            for t in self._labels:
+                t.setVisible(on)
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self.childrenBoundingRect()
@@ -209,7 +238,7 @@ class ImagePane(pg.GraphicsLayoutWidget):
         self.image_shape: tuple[int, int] | None = None
         self._pyramid: list[np.ndarray] = []
         self._level = -1
-        self.vb.sigTransformChanged.connect(self._pick_level)
+        self.vb.sigTransformChanged.connect(self._view_changed)
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- content -----------------------------------------------------------------------------
@@ -245,9 +274,14 @@ class ImagePane(pg.GraphicsLayoutWidget):
         rows, cols = self.image_shape
         self.image_item.setRect(QRectF(0, 0, cols, rows))
 
-    def _pick_level(self, *_: object) -> None:
-        if len(self._pyramid) > 1 and self.vb.width() > 0:
-            self._show_level(display.pyramid_level(self.vb.viewPixelSize()[0], len(self._pyramid)))
+    def _view_changed(self, *_: object) -> None:
+        if self.vb.width() <= 0:
+            return
+        px = self.vb.viewPixelSize()[0]
+        if len(self._pyramid) > 1:
+            self._show_level(display.pyramid_level(px, len(self._pyramid)))
+        if px > 0:
+            self.tile_grid.update_labels(1.0 / px)
 
     def set_overlay(self, level: int, cam: np.ndarray | None) -> None:
         """Show ``cam`` (values in [0, 1], any shape) stretched over the image; None hides."""
@@ -540,7 +574,8 @@ class LinkedViewer(QWidget):
 
     def set_tiles(self, tiles: list[TileMark]) -> None:
         for pane in self.panes[1:]:
-            pane.tile_grid.set_tiles(tiles)
+            pane.tile_grid.set_tiles(tiles, self.image_shape)
+            pane._view_changed()
         self.set_tiles_visible(self.show_tiles)
 
     def set_tiles_visible(self, on: bool) -> None:

@@ -12,16 +12,28 @@ from fractoscope.gui.viewer import LinkedViewer
 
 
 def test_scale_bar_lengths_are_1_2_5_and_fit():
-    for px_m, view_px in [(5e-9, 800), (2.62e-6, 1024), (74.43e-9, 333), (1e-4, 50)]:
-        length_m, label, length_px = display.scale_bar(px_m, view_px)
+    for px_m, max_px in [(5e-9, 160), (2.62e-6, 130), (74.43e-9, 33), (1e-4, 50)]:
+        length_m, label, length_px = display.scale_bar(px_m, max_px)
         mant = length_m / 10 ** np.floor(np.log10(length_m))
         assert round(mant, 6) in (1, 2, 5)
-        assert length_px <= 0.25 * view_px + 1e-6
-        assert length_px > 0.25 * view_px / 2.5 - 1e-6  # the largest such length, not a tiny one
+        assert length_px <= max_px + 1e-6
+        assert length_px > max_px / 2.5 - 1e-6  # the longest such bar, not a tiny one
         assert label.split()[-1] in ("nm", "µm", "mm")
-    assert display.scale_bar(5e-9, 800)[1] == "1 µm"  # 200 px * 5 nm = 1 µm exactly
+    assert display.scale_bar(5e-9, 200)[1] == "1 µm"  # 200 px * 5 nm = 1 µm exactly
+    assert display.scale_bar(2.62e-6, 100)[1] == "200 µm"
     with pytest.raises(ValueError):
         display.scale_bar(0, 100)
+
+
+def test_tile_cells_partition_the_image():
+    # 3 x 3 tiles of 100 px with stride 75 over a 250 x 250 image (25 % overlap)
+    starts = [0, 75, 150]
+    boxes = [(y, x, y + 100, x + 100) for y in starts for x in starts]
+    cells = display.tile_cores(boxes, (250, 250))
+    assert cells[0] == (0, 0, 87.5, 87.5)
+    assert cells[4] == (87.5, 87.5, 162.5, 162.5)
+    assert cells[8] == (162.5, 162.5, 250, 250)
+    assert sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in cells) == 250 * 250
 
 
 def test_levels_and_sampling():
@@ -111,7 +123,7 @@ def test_scale_bar_follows_zoom(viewer):
     assert label1 and len1 > 0
     viewer.zoom(4.0)
     assert bar.label != label1  # a shorter physical length at higher zoom
-    assert 0 < bar.length_screen <= 0.25 * viewer.panes[0].vb.width() + 1
+    assert 0 < bar.length_screen <= bar.MAX_SCREEN_PX + 1
     viewer.set_pixel_size(None)
     assert not bar.isVisible()
 
