@@ -1,0 +1,191 @@
+"""PyInstaller packaging: the spec, what it bundles, Linux desktop integration, icons (fast), and
+one slow test marked ``packaging`` that builds the app and runs the frozen ``--self-test``:
+
+    pytest -m packaging tests/test_packaging.py      # FRACTOSCOPE_PACKAGING_VARIANT=cpu for cpu
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = REPO / "packaging"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def fb():
+    return _load("fractoscope_bundle", PKG / "fractoscope_bundle.py")
+
+
+def test_spec_is_python_and_builds_gui_and_console_executables():
+    text = (PKG / "fractoscope.spec").read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    calls = [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    for name in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"):
+        assert name in calls, name
+    assert "datas=fb.datas(ROOT)" in text  # models/ and resources/ (checked below)
+    assert "hiddenimports = collect_submodules(\"fractoscope\")" in text
+    assert "_exe(fb.CLI_EXE, console=True)" in text
+    assert "_exe(fb.GUI_EXE, console=opts.debug_console)" in text
+    assert (PKG / "fractoscope_entry.py").is_file() and (PKG / "rthook_cpu_only.py").is_file()
+    ast.parse((PKG / "build.py").read_text(encoding="utf-8"))
+
+
+def test_bundle_data_has_model_card_samples_and_icons(fb):
+    datas = fb.datas(REPO)
+    dests = {(Path(src).name, dest) for src, dest in datas}
+    weights = sorted((REPO / "models").glob("hffnet2d-*.safetensors"))
+    assert weights
+    for w in weights:
+        assert (w.name, "models") in dests
+        assert (w.with_suffix(".json").name, "models") in dests
+    samples = sorted((REPO / "resources" / "samples").glob("*.tif"))
+    assert samples
+    for s in samples:
+        assert (s.name, str(Path("resources") / "samples")) in dests
+    assert ("fractoscope-256.png", str(Path("resources") / "icons")) in dests
+    assert all(Path(src).is_file() for src, _ in datas)
+    # What the frozen app must never carry: pickled checkpoints, downloaders.
+    assert not any(src.endswith((".pt", ".pth", ".ckpt")) for src, _ in datas)
+    assert {"huggingface_hub", "triton"} <= set(fb.EXCLUDES)
+
+
+def test_icons_for_every_platform(fb):
+    icons = REPO / "resources" / "icons"
+    for s in (16, 32, 48, 64, 128, 256, 512):
+        assert (icons / f"fractoscope-{s}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (icons / "fractoscope.ico").read_bytes()[:4] == b"\x00\x00\x01\x00"
+    assert (icons / "fractoscope.icns").read_bytes()[:4] == b"icns"
+    assert fb.icon_for_platform("win32", REPO).endswith("fractoscope.ico")
+    assert fb.icon_for_platform("darwin", REPO).endswith("fractoscope.icns")
+
+
+def _desktop(path: Path) -> dict[str, str]:
+    cp = configparser.ConfigParser(interpolation=None, strict=True)
+    cp.optionxform = str  # keys are case-sensitive
+    cp.read(path, encoding="utf-8")
+    return dict(cp["Desktop Entry"])
+
+
+def test_desktop_file_is_valid():
+    path = PKG / "linux" / "fractoscope.desktop"
+    d = _desktop(path)
+    for key in ("Name", "Exec", "Icon", "Type", "Categories"):
+        assert d.get(key), key
+    assert d["Type"] == "Application"
+    assert d["Exec"].split()[0] == "fractoscope" and d["Exec"].endswith("%F")
+    assert d["Icon"] == "fractoscope"
+    assert (REPO / "resources" / "icons" / "fractoscope.svg").is_file()
+    cats = d["Categories"]
+    assert cats.endswith(";")
+    main = {"AudioVideo", "Development", "Education", "Game", "Graphics", "Network", "Office",
+            "Science", "Settings", "System", "Utility"}
+    assert len(main & set(cats.split(";"))) == 1  # one main category: listed once in menus
+    if shutil.which("desktop-file-validate"):
+        proc = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_install_desktop_points_exec_at_the_app(tmp_path):
+    inst = _load("install_desktop", PKG / "linux" / "install_desktop.py")
+    app = tmp_path / "my apps" / "fractoscope"  # a space: Exec must be quoted
+    app.mkdir(parents=True)
+    exe = app / "fractoscope"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    prefix = tmp_path / "prefix"
+    assert inst.main([str(app), "--prefix", str(prefix)]) == 0
+    desk = prefix / "share" / "applications" / "fractoscope.desktop"
+    d = _desktop(desk)
+    assert d["Exec"] == f'"{exe}" %F'
+    assert d["TryExec"] == str(exe)
+    assert (prefix / "share/icons/hicolor/256x256/apps/fractoscope.png").is_file()
+    if shutil.which("desktop-file-validate"):
+        proc = subprocess.run(["desktop-file-validate", str(desk)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+    assert inst.main([str(app), "--prefix", str(prefix), "--uninstall"]) == 0
+    assert not desk.exists()
+
+
+def test_cuda_libs_are_classified(fb):
+    assert fb.is_lazy_cuda_lib("nvidia/cudnn/lib/libcudnn_engines_precompiled.so.9")
+    assert fb.is_lazy_cuda_lib("torch/lib/libtorch_cuda_linalg.so")
+    assert not fb.is_lazy_cuda_lib("nvidia/cudnn/lib/libcudnn.so.9")  # linked at load time
+    assert not fb.is_lazy_cuda_lib("torch/lib/libtorch_cpu.so")
+    assert fb.is_cuda_lib("nvidia/cu13/lib/libcublasLt.so.13")
+    assert fb.is_cuda_lib("torch/lib/libtorch_cuda.so")
+    assert not fb.is_cuda_lib("torch/lib/libtorch_cpu.so")
+    assert not fb.is_cuda_lib("PySide6/Qt/lib/libQt6Core.so.6")
+
+
+def test_prune_keeps_what_torch_links_at_load_time(fb):
+    """On the real CUDA wheel: on-demand libraries go, load-time ones (DT_NEEDED) stay."""
+    torch_spec = importlib.util.find_spec("torch")
+    if torch_spec is None or not shutil.which("objdump") or sys.platform != "linux":
+        pytest.skip("needs torch, objdump and Linux")
+    site = Path(torch_spec.origin).parents[1]
+    cudnn = site / "nvidia" / "cudnn" / "lib"
+    if not (cudnn / "libcudnn.so.9").is_file():
+        pytest.skip("torch here is not the CUDA wheel with nvidia-cudnn")
+    binaries = [
+        (f"torch/lib/{n}", str(site / "torch" / "lib" / n), "BINARY")
+        for n in ("libtorch_global_deps.so", "libc10_cuda.so", "libtorch_cuda_linalg.so")
+    ]
+    binaries += [(f"nvidia/cudnn/lib/{p.name}", str(p), "BINARY") for p in sorted(cudnn.glob("*.so*"))]
+    kept, dropped = fb.prune_lazy_cuda(binaries, log=lambda _m: None)
+    kept_names = {Path(d).name for d, _, _ in kept}
+    dropped_names = {Path(d).name for d, _, _ in dropped}
+    assert {"libcudnn.so.9", "libtorch_global_deps.so", "libc10_cuda.so"} <= kept_names
+    assert "libtorch_cuda_linalg.so" in dropped_names
+    assert "libcudnn_engines_precompiled.so.9" in dropped_names
+    # Nothing kept links anything that was dropped.
+    needed = set().union(*(fb.elf_needed(src) for _, src, _ in kept))
+    assert not (needed & dropped_names)
+
+
+# --- the real build (slow: minutes and gigabytes) -------------------------------------------
+@pytest.mark.packaging
+def test_build_app_and_frozen_self_test(tmp_path):
+    pytest.importorskip("PyInstaller")
+    variant = os.environ.get("FRACTOSCOPE_PACKAGING_VARIANT", "full")
+    build = _load("fractoscope_build", PKG / "build.py")
+    if os.environ.get("FRACTOSCOPE_PACKAGING_REUSE") != "1" or not build.exe_path(variant, "fractoscope").is_file():
+        proc = subprocess.run(
+            [sys.executable, str(PKG / "build.py"), "--variant", variant],
+            cwd=REPO, timeout=5400, capture_output=True, text=True,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    app = build.app_dir(variant)
+    info = json.loads((app / "BUILD_INFO.json").read_text())
+    assert info["variant"] == variant and info["size_bytes"] > 0
+    assert (app / "fractoscope.desktop").is_file()
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="2")
+    # Run from an unrelated folder, so nothing can come from the source checkout.
+    for exe in ("fractoscope", "fractoscope-cli"):
+        proc = subprocess.run(
+            [str(build.exe_path(variant, exe)), "--self-test", "--keep", str(tmp_path / exe)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.startswith("fractoscope self-test: OK (frozen app"), proc.stdout
+        assert (tmp_path / exe / "self-test-report.pdf").read_bytes().startswith(b"%PDF-")
+    proc = subprocess.run([str(build.exe_path(variant, "fractoscope-cli")), "--version"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fractoscope {info['version']}"
