@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
 
         sb = self.statusBar()
         self.cursor_label = QLabel("")
-        self.cursor_label.setMinimumWidth(420)
+        self.cursor_label.setMinimumWidth(560)
         self.zoom_label = QLabel("")
         self.progress_label = QLabel("")
         self.progress = QProgressBar()
@@ -197,7 +197,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.setText("Cancel")
         for w in (self.progress_label, self.progress, self.cancel_button):
             w.setVisible(False)
-        sb.addWidget(self.cursor_label, 1)
+        # Permanent (not normal) widgets: temporary status messages must not hide the read-out.
+        sb.addPermanentWidget(self.cursor_label)
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
