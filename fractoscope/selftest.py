@@ -80,6 +80,7 @@ class SelfTestResult:
     pdf_pages: int = 0
     pdf_text_checked: bool = False
     qt_image_formats: list[str] = field(default_factory=list)
+    torch: str = ""  # torch version and whether it sees a GPU (informational)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -88,6 +89,7 @@ class SelfTestResult:
             f"{self.seconds:.1f} s)",
             f"  model:   {self.model_name} sha256 {self.model_sha256[:16]}… (matches its card), "
             f"device {self.device}",
+            f"  torch:   {self.torch}",
         ]
         for s in self.samples:
             lines.append(
@@ -146,7 +148,7 @@ def check_model_files(model_path: Path) -> tuple[str, dict]:
     if is_frozen():
         # A frozen app must use its own copy, never one found elsewhere on the disk.
         _check(
-            Path(sys._MEIPASS) in model_path.resolve().parents,  # type: ignore[attr-defined]
+            Path(sys._MEIPASS).resolve() in model_path.resolve().parents,  # type: ignore[attr-defined]
             f"model {model_path} is not inside the app bundle",
         )
     return actual, card
@@ -190,6 +192,16 @@ def check_prediction(
             bool(cam.min() >= 0.0 and cam.max() <= 1.0),
             f"level-{level} CAM outside [0, 1] ({cam.min():.3g}..{cam.max():.3g})",
         )
+
+
+def _torch_summary() -> str:
+    import torch
+
+    cuda = torch.version.cuda
+    build = f"CUDA {cuda} build" if cuda else "CPU-only build"
+    gpu = "GPU available" if cuda and torch.cuda.is_available() else "no GPU in use"
+    variant = os.environ.get("FRACTOSCOPE_BUILD_VARIANT")
+    return f"{torch.__version__} ({build}, {gpu})" + (f", {variant} variant" if variant else "")
 
 
 def _pdf_pages_from_bytes(data: bytes) -> int:
@@ -281,6 +293,7 @@ def run_self_test(
             model_sha256=sha,
             device=analyzer.device,
         )
+        res.torch = _torch_summary()
         first = None
         for path in samples:
             ts = time.perf_counter()
