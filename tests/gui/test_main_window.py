@@ -159,6 +159,18 @@ def test_cancel_stops_running_analysis(make_window, open_and_wait, qtbot, make_t
     assert not w.analysis.busy and not w.cancel_button.isVisible()
 
 
+def test_model_problem_shows_error_and_keeps_image(make_window, qtbot, tmp_path, textured_tiff):
+    bad_model = tmp_path / "broken.safetensors"
+    bad_model.write_bytes(b"not a checkpoint")
+    w = make_window(auto_analyse=True, model_path=bad_model)
+    with qtbot.waitSignal(w.analysisFailed, timeout=60_000):
+        w.open_paths([textured_tiff])
+    assert w.message_bar.text().startswith("Analysis failed:")
+    assert "Traceback" not in w.message_bar.text()
+    assert w.viewer.image_shape == (256, 256)  # what was shown stays shown
+    assert w.result is None and not w.analysis.busy
+
+
 # ------------------------------------------------------------------------------------ calibration
 def test_cursor_readout_matches_calibration(make_window, open_and_wait, qtbot, textured_tiff):
     w = open_and_wait(make_window(), textured_tiff)
