@@ -788,7 +788,7 @@ class MainWindow(QMainWindow):
             else:
                 self.statusBar().showMessage(f"Saved {out}", 8000)
 
-    def export_report(self, path: str | Path, meta=None) -> Path:
+    def export_report(self, path: str | Path, meta=None, page_size: str = "A4") -> Path:
         """Write the PDF failure report of the current analysis (fractoscope.gui.report_pdf)."""
         from fractoscope.gui import report_pdf
         from fractoscope.report.data import ReportMeta
@@ -797,19 +797,26 @@ class MainWindow(QMainWindow):
             raise FractoscopeError("analyse an image before exporting a report")
         if meta is None:
             meta = ReportMeta(sample_id=self.sem.path.stem if self.sem.path else "")
-        return report_pdf.write_image_report(Path(path), self.sem, self.result.prediction, meta)
+        return report_pdf.write_image_report(Path(path), self.sem, self.result.prediction, meta, page_size)
 
     def export_report_dialog(self) -> None:
         if self.result is None or self.sem is None:
             self.show_error("Analyse an image before exporting a report.", error=False)
             return
+        from fractoscope.gui.report_pdf import ask_report_meta
+        from fractoscope.report.data import ReportMeta
+
         stem = self.sem.path.stem if self.sem.path else "report"
+        asked = ask_report_meta(self, ReportMeta(sample_id=stem))
+        if asked is None:
+            return
+        meta, page_size = asked
         start = str(Path(self.settings.last_folder or ".") / f"{stem}-report.pdf")
         path, _ = QFileDialog.getSaveFileName(self, "Export report", start, "PDF (*.pdf)")
         if not path:
             return
         try:
-            out = self.export_report(path)
+            out = self.export_report(path, meta, page_size)
         except ImportError:
             self.show_error("PDF reports are not available in this build.")
         except FractoscopeError as exc:
