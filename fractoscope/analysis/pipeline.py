@@ -29,8 +29,9 @@ from fractoscope.model.checkpoint import LoadedModel, load_checkpoint, resolve_d
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 
-# Tiles overlap by a quarter so every feature is seen away from a tile border at least once.
-DEFAULT_OVERLAP = 0.25
+# Tiles overlap by half: every feature is seen away from a tile border, and the stitched CAM shows
+# no tile-periodic pattern (at a quarter, each tile's centre-weighted CAM left a visible grid).
+DEFAULT_OVERLAP = 0.5
 # CAMs are stored every CAM_STRIDE analysis pixels: the level-2 map's own resolution.
 CAM_STRIDE = 8
 
