@@ -42,6 +42,7 @@ def test_spec_is_python_and_builds_gui_and_console_executables():
         assert name in calls, name
     assert "datas=fb.datas(ROOT)" in text  # models/ and resources/ (checked below)
     assert "hiddenimports = collect_submodules(\"fractoscope\")" in text
+    assert '"torchvision", search_patterns' in text  # its operator library, loaded by path
     assert "_exe(fb.CLI_EXE, console=True)" in text
     assert "_exe(fb.GUI_EXE, console=opts.debug_console)" in text
     assert (PKG / "fractoscope_entry.py").is_file() and (PKG / "rthook_cpu_only.py").is_file()
