@@ -1,5 +1,6 @@
 """Shared test set-up: headless Qt, paths to the shared real SEM data, small thread pools."""
 
+import gc
 import os
 from pathlib import Path
 
@@ -25,3 +26,12 @@ def sem_tiff_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_when_gui_disabled_it():
+    """The GUI turns automatic gc off (it collects on a Qt timer in the GUI thread); outside a
+    running event loop, collect after each test so memory does not pile up."""
+    yield
+    if not gc.isenabled():
+        gc.collect()

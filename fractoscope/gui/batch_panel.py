@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from fractoscope.batch import BatchEvent, BatchRecord, BatchSummary, run_batch
 from fractoscope.batch.inputs import collect_inputs
 from fractoscope.calibration import format_length
+from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 
 COLUMNS = ("Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Error")
 STATUS_PENDING, STATUS_RUNNING = "pending", "running"
@@ -206,6 +207,7 @@ class BatchPanel(QWidget):
         self, analyzer_factory: Callable[[], object], parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        collect_garbage_in_gui_thread()  # the batch thread must never free Qt objects
         self._factory = analyzer_factory
         self._analyzer = None
         self._thread: threading.Thread | None = None

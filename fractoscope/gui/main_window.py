@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from fractoscope.calibration import Calibration, format_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.gui import display, theme
+from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 from fractoscope.gui.panels import ImageInfoPanel, ModelPanel, PredictionPanel
 from fractoscope.gui.set_scale import SetScaleDialog
 from fractoscope.gui.settings import COLORMAPS, AppSettings
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         auto_analyse: bool | None = None,
     ) -> None:
         super().__init__()
+        collect_garbage_in_gui_thread()
         self.settings = settings or AppSettings()
         self.setWindowTitle("Fractoscope")
         self.setAcceptDrops(True)
