@@ -20,9 +20,9 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from fractoscope.atomic import FILE_MODE, write_atomic  # noqa: F401 - re-exported
 from fractoscope.batch.records import CSV_COLUMNS, BatchRecord
 from fractoscope.errors import FractoscopeError
 
@@ -30,33 +30,6 @@ RESULTS_CSV = "results.csv"
 RESULTS_JSONL = "results.jsonl"
 MANIFEST = "manifest.json"
 LOCK = ".fractoscope-batch.lock"
-
-
-def _file_mode() -> int:
-    # mkstemp creates 0600 files; results are ordinary documents, so honour the umask instead.
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-FILE_MODE = _file_mode()  # read once at import: os.umask is process-wide, not thread-safe
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_records(out_dir: Path) -> tuple[list[BatchRecord], int]:

@@ -7,14 +7,12 @@ with ``allow_pickle=False``: a results folder from elsewhere cannot execute code
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
-from fractoscope.batch.store import FILE_MODE
+from fractoscope.atomic import atomic_path
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -64,19 +62,8 @@ def save_prediction(path: Path, prediction: Prediction) -> None:
         arrays["cams_level1"] = np.asarray(p.cams_level1, dtype=np.float32)
     if p.cams_level2 is not None:
         arrays["cams_level2"] = np.asarray(p.cams_level2, dtype=np.float32)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_stored_prediction(path: Path | str) -> Prediction:

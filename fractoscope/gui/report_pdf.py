@@ -8,8 +8,6 @@ lays it out. Pages are rendered twice: a dry pass (no pictures) counts them for 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from PySide6.QtGui import (
 )
 
 from fractoscope.analysis.results import Prediction
-from fractoscope.batch.store import FILE_MODE
+from fractoscope.atomic import atomic_path
 from fractoscope.calibration import format_length, nice_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.io.sem_image import SemImage
@@ -913,25 +911,15 @@ def _write(
     dry.finish()
     pages = dry.page
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with atomic_path(path) as tmp:
+            canvas = _Canvas(
+                str(tmp), page_size, title, header_left, header_right, footer_left, pages, False
+            )
+            render(canvas)
+            canvas.finish()
+            del canvas  # QPdfWriter closes the file when it is destroyed
     except OSError as exc:
-        raise FractoscopeError(f"cannot write {path}: {exc.strerror}") from None
-    os.close(fd)
-    try:
-        canvas = _Canvas(
-            tmp, page_size, title, header_left, header_right, footer_left, pages, False
-        )
-        render(canvas)
-        canvas.finish()
-        del canvas
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise FractoscopeError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

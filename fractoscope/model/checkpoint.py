@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fractoscope.analysis.results import ModelInfo
+from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import ModelError
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.model.taxonomy import Taxonomy
@@ -68,31 +67,14 @@ class LoadedModel:
         return self.info.taxonomy
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a card must be readable by everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     model: HFFNet2d, taxonomy: Taxonomy, weights_path: Path, card_extra: dict | None = None
 ) -> dict:
     """Write weights (safetensors, atomically) and the model card; returns the card."""
     weights_path = Path(weights_path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights_path.with_name(weights_path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "model": "HFFNet2d"})
-    os.replace(tmp, weights_path)
+    with atomic_path(weights_path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "model": "HFFNet2d"})
     cfg = model.cfg
     card = {
         "format": CARD_FORMAT,
@@ -110,7 +92,7 @@ def save_checkpoint(
         "sha256": sha256_file(weights_path),
     }
     card.update(card_extra or {})
-    _atomic_write_bytes(card_path_for(weights_path), json.dumps(card, indent=2).encode())
+    write_atomic(card_path_for(weights_path), json.dumps(card, indent=2).encode())
     return card
 
 

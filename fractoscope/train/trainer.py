@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -16,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fractoscope import __version__
+from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.checkpoint import load_checkpoint, resolve_device, save_checkpoint
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
@@ -194,9 +194,8 @@ def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg:
         for k, v in st.items():
             tensors[f"opt.{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().contiguous()
     st_path, js_path = _state_paths(out)
-    tmp = st_path.with_name(st_path.name + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, st_path)
+    with atomic_path(st_path) as tmp:
+        save_file(tensors, str(tmp))
     meta = {
         "epoch": epoch,
         "history": [asdict(h) for h in history],
@@ -205,9 +204,7 @@ def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg:
         "taxonomy": tax.to_dict(),
         "model_config": model.cfg.to_dict(),
     }
-    tmpj = js_path.with_name(js_path.name + ".tmp")
-    tmpj.write_text(json.dumps(meta, indent=1))
-    os.replace(tmpj, js_path)
+    write_atomic(js_path, json.dumps(meta, indent=1).encode())
 
 
 def _load_state(out: Path, model, opt) -> tuple[int, list[EpochLog]]:
