@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from fractoscope.atomic import write_atomic
 from fractoscope.calibration import Calibration
 from fractoscope.errors import CalibrationError
 
@@ -35,19 +35,9 @@ def save_manual_calibration(image_path: str | os.PathLike, calibration: Calibrat
         "image": target.name[: -len(SIDECAR_SUFFIX)],
         "calibration": cal.to_dict(),
     }
-    tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".fractoscope-", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp_name, target)
+        write_atomic(target, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
-        if tmp_name and os.path.exists(tmp_name):
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
         raise CalibrationError(
             f"{target}: cannot save manual calibration ({exc.strerror or exc})"
         ) from None
