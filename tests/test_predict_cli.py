@@ -106,3 +106,25 @@ def test_predict_subprocess_human_output():
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "level 1:" in r.stdout and "level 2:" in r.stdout
+
+
+def test_blank_image_is_refused_not_classified(analyzer):
+    """A frame with no fracture surface (the real FEI test files are blank) gets a clear error."""
+    from fractoscope.errors import FractoscopeError
+    from fractoscope.io.sem_image import SemImage
+
+    blank = SemImage(data=np.full((300, 400), 37, np.uint8))
+    with pytest.raises(FractoscopeError, match="nothing to classify"):
+        analyzer.analyze(blank)
+
+
+def test_coarse_images_are_enlarged_at_most_twice(analyzer):
+    from fractoscope.calibration import Calibration
+    from fractoscope.io import read_sem
+
+    sem = read_sem(_sample())
+    _, hi = analyzer.model_info.pixel_size_range_m
+    coarse = sem.with_calibration(Calibration.isotropic(hi * 10, "manual"))
+    pred = analyzer.analyze(coarse, with_cams=False)
+    assert pred.analysis_pixel_size_m == pytest.approx(hi * 5, rel=0.02)
+    assert any("not resolved" in w for w in pred.warnings)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
-from fractoscope.errors import AnalysisCancelled
+from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.imaging import (
     Stitcher,
     extract_tiles,
@@ -32,6 +32,8 @@ CancelFn = Callable[[], bool]
 # Tiles overlap by half: every feature is seen away from a tile border, and the stitched CAM shows
 # no tile-periodic pattern (at a quarter, each tile's centre-weighted CAM left a visible grid).
 DEFAULT_OVERLAP = 0.5
+# Images coarser than the trained range are enlarged at most this much (see prepare_image).
+MAX_UPSAMPLING = 2.0
 # CAMs are stored every CAM_STRIDE analysis pixels: the level-2 map's own resolution.
 CAM_STRIDE = 8
 
@@ -64,12 +66,19 @@ def prepare_image(
     if px is not None and pixel_size_range_m is not None:
         lo, hi = pixel_size_range_m
         target = min(max(px, lo), hi)
+        # Upsampling adds no detail: beyond 2x it only multiplies the tiles (and the time).
+        target = max(target, px / MAX_UPSAMPLING)
         if abs(target / px - 1.0) > 0.01:
             from fractoscope.calibration import format_length
 
             warnings.append(
                 f"pixel size {format_length(px)} is outside the model's trained range "
                 f"{format_length(lo)}–{format_length(hi)}; analysed resampled to {format_length(target)}"
+                + (
+                    "; features finer than a few pixels are not resolved at this magnification"
+                    if target > hi
+                    else ""
+                )
             )
             try:
                 img, scale = resample_to_pixel_size(img, px, target)
@@ -198,11 +207,12 @@ class Analyzer:
         warnings = list(prep.warnings)
         vote = weights.astype(np.float64)
         if vote.sum() <= 0:
-            warnings.append(
-                "no tile looks like a usable fracture surface (blank, saturated or text): "
-                "all tiles vote equally; treat the result with care"
+            # A blank, saturated or text-only frame has nothing to classify: say so rather than
+            # report a confident class for empty space.
+            raise FractoscopeError(
+                "no part of the image looks like a fracture surface (blank, saturated or text only); "
+                "nothing to classify"
             )
-            vote = np.ones(n)
         vote /= vote.sum()
         img_p1 = (vote[:, None] * p1).sum(0)
         img_p2 = (vote[:, None] * p2).sum(0)

@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}")
             print(f"  level 1: {tax.display_name(pred.level1.label):28s} {pred.level1.probability:6.1%}")
             print(f"  level 2: {tax.display_name(pred.level2.label):28s} {pred.level2.probability:6.1%}")
-            alts = ", ".join(f"{b} {p:.1%}" for _, b, p in pred.top(3)[1:])
+            others = [t for t in pred.top(3) if t[1] != pred.level2.label][:2]
+            alts = ", ".join(f"{tax.display_name(b)} {p:.1%}" for _, b, p in others)
             print(f"  next:    {alts}")
             print(
                 f"  {px}; {d['tiles']['voting']}/{d['tiles']['count']} tiles voted; "
