@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +43,15 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def _display_available() -> bool:
+    """Qt aborts the process without a display; find out first (Linux/BSD only)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if not sys.platform.startswith(("linux", "freebsd")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -50,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing and args.screenshot:
         return fail(f"{missing[0]}: no such file or folder")
+    if not _display_available():
+        if args.screenshot:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+        else:
+            return fail(
+                "no display found (DISPLAY/WAYLAND_DISPLAY unset): run the app in a desktop session, "
+                "use --screenshot OUT.png, or the headless commands (predict, batch, report)"
+            )
     try:
         from fractoscope.gui.app import GuiOptions, run_app
     except ImportError as exc:
