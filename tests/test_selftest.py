@@ -33,19 +33,6 @@ def _run(args: list[str], repo_root: Path, timeout: float = 300) -> subprocess.C
     )
 
 
-def test_selftest_modules_do_not_import_qt(repo_root):
-    code = (
-        "import sys\n"
-        "import fractoscope.selftest, fractoscope.commands.selftest\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph'))\n"
-        "print(','.join(bad))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=repo_root, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == ""
-
-
 def test_bundled_samples_exist():
     samples = bundled_samples()
     assert samples, "resources/samples has no .tif: the frozen app's --self-test needs one"
