@@ -61,3 +61,24 @@ def test_evaluate_json_for_two_level_and_level1_only_trees(tiny_set, tmp_path, c
     assert main(["evaluate", str(flat), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["n"] == 10 and d["level2_accuracy"] is None and d["confusion_level2"] is None
+
+
+def test_fine_tune_bundled_model_on_a_lab_taxonomy(tiny_set, tmp_path, capsys):
+    """A lab's own (smaller) class tree: features come from the bundled model, heads are new."""
+    from fractoscope.model.checkpoint import default_model_path, load_checkpoint
+
+    lab = tmp_path / "lab"
+    for sub in ("fatigue/striations", "fatigue/beach_marks", "brittle_overload/cleavage"):
+        shutil.copytree(tiny_set / sub, lab / sub)
+    out = tmp_path / "labmodel"
+    rc = main(["train", str(lab), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+               "--batch-size", "4", "--threads", "2", "--val-fraction", "0",
+               "--init-from", str(default_model_path())])
+    assert rc == 0
+    assert "new heads for 2 mechanisms / 3 morphologies" in capsys.readouterr().err
+    tuned, bundled = load_checkpoint(out.with_suffix(".safetensors")), load_checkpoint()
+    assert tuned.taxonomy.level2 == ["cleavage", "beach_marks", "striations"]
+    # Frozen early CNN layers still hold the bundled model's weights.
+    a = tuned.model.cnn.conv_stem.weight
+    b = bundled.model.cnn.conv_stem.weight
+    assert a.shape == b.shape and bool((a == b).all())

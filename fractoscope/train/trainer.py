@@ -101,6 +101,31 @@ def load_imagenet_cnn(model: HFFNet2d) -> None:
     model.cnn.load_state_dict(loaded)
 
 
+def _model_from_checkpoint(path: Path, tax: Taxonomy) -> HFFNet2d:
+    """Fine-tuning start: the checkpoint's network; with a lab's own taxonomy, its features
+    (CNN, transformer, fusion) and two new heads sized for that taxonomy."""
+    base = load_checkpoint(path)
+    if base.taxonomy.to_dict()["tree"] == tax.to_dict()["tree"]:
+        return base.model
+    mcfg = HFFNetConfig.from_dict(
+        {
+            **base.model.cfg.to_dict(),
+            "n_level1": len(tax.level1),
+            "n_level2": len(tax.level2),
+            "parent_index": tax.parent_index(),
+        }
+    )
+    model = HFFNet2d(mcfg)
+    features = {k: v for k, v in base.model.state_dict().items() if not k.startswith(("head_level1.", "head_level2."))}
+    model.load_state_dict(features, strict=False)
+    print(
+        f"{path.name}: taxonomy differs from the training folder; keeping its features, new heads for "
+        f"{len(tax.level1)} mechanisms / {len(tax.level2)} morphologies",
+        file=sys.stderr,
+    )
+    return model
+
+
 def _freeze(model: HFFNet2d, n_blocks: int) -> list[torch.nn.Module]:
     frozen: list[torch.nn.Module] = [model.cnn.conv_stem, model.cnn.bn1, *list(model.cnn.blocks[:n_blocks])]
     for m in frozen:
@@ -242,10 +267,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, car
         raise FractoscopeError("fewer than two usable training images")
 
     if cfg.init_from:
-        base = load_checkpoint(Path(cfg.init_from))
-        if base.taxonomy.to_dict()["tree"] != tax.to_dict()["tree"]:
-            raise FractoscopeError("--init-from model has another taxonomy than the training folder")
-        model = base.model
+        model = _model_from_checkpoint(Path(cfg.init_from), tax)
     else:
         mcfg = HFFNetConfig(
             n_level1=len(tax.level1),
