@@ -149,19 +149,33 @@ class Analyzer:
         c2 = out.cam_level2.float().cpu().numpy() if with_cams else None
         return p1, p2, c1, c2
 
+    def prepare(self, sem: SemImage) -> PreparedImage:
+        """The normalise/resample step alone (thread-safe): lets a batch prepare the next image
+        while the model works on the current one."""
+        return prepare_image(sem, self._loaded.info.pixel_size_range_m)
+
     def analyze(
         self,
         sem: SemImage,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
         with_cams: bool = True,
+        prepared: PreparedImage | None = None,
     ) -> Prediction:
-        """Analyse one image. Raises AnalysisCancelled when ``cancel()`` turns true."""
+        """Analyse one image. Raises AnalysisCancelled when ``cancel()`` turns true.
+
+        ``prepared`` is ``self.prepare(sem)`` when the caller has already computed it.
+        """
         with self._lock:
-            return self._analyze(sem, progress, cancel, with_cams)
+            return self._analyze(sem, progress, cancel, with_cams, prepared)
 
     def _analyze(
-        self, sem: SemImage, progress: ProgressFn | None, cancel: CancelFn | None, with_cams: bool
+        self,
+        sem: SemImage,
+        progress: ProgressFn | None,
+        cancel: CancelFn | None,
+        with_cams: bool,
+        prepared: PreparedImage | None = None,
     ) -> Prediction:
         t0 = time.perf_counter()
         info = self._loaded.info
@@ -175,7 +189,7 @@ class Analyzer:
                 raise AnalysisCancelled("analysis cancelled")
 
         report(0.0, "normalising")
-        prep = prepare_image(sem, info.pixel_size_range_m)
+        prep = prepared if prepared is not None else self.prepare(sem)
         img = prep.image
         t_prep = time.perf_counter()
         boxes = tile_grid(img.shape, size, self.overlap)

@@ -116,6 +116,7 @@ class _Item:
     sha: str = ""
     key: str = ""
     sem: SemImage | None = None
+    prepared: object | None = None  # PreparedImage from the reader thread, when available
     error: str = ""
     done: BatchRecord | None = None
     read_s: float = 0.0
@@ -217,6 +218,9 @@ def run_batch(
                         item.done = prev
                     else:
                         item.sem = read_sem(p, crop_databar=crop_databar)
+                        prepare = getattr(analyzer, "prepare", None)
+                        if prepare is not None:  # normalise here, off the model's thread
+                            item.prepared = prepare(item.sem)
                 except Exception as exc:  # noqa: BLE001 - every bad file becomes a row
                     item.error = _read_error_text(exc, p)
                 item.read_s = time.monotonic() - t0
@@ -320,8 +324,9 @@ def run_batch(
                         )
 
                     try:
+                        extra = {"prepared": item.prepared} if item.prepared is not None else {}
                         pred = analyzer.analyze(
-                            item.sem, progress=on_progress, cancel=cancel, with_cams=True
+                            item.sem, progress=on_progress, cancel=cancel, with_cams=True, **extra
                         )
                         _write_outputs(out_dir, item, pred, record)
                     except AnalysisCancelled:
@@ -334,7 +339,7 @@ def run_batch(
                             if isinstance(exc, FractoscopeError)
                             else f"{type(exc).__name__}: {exc}"
                         )
-                item.sem = None  # release pixels before waiting for the next image
+                item.sem = item.prepared = None  # release pixels before waiting for the next image
                 record.seconds = round(time.monotonic() - t0 + item.read_s, 3)
                 record.finished_at = _now()
                 store.append(record)
