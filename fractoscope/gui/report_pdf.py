@@ -497,31 +497,14 @@ def _render_image(c: _Canvas, rep: ImageReport, meta: ReportMeta) -> None:
     c.rect(c.left, c.y, c.width, box_h, TINT, radius=3)
     c.rect(c.left, c.y, 4, box_h, ACCENT)
     x0, y0 = c.left + 14, c.y + 8
-    c.text(x0, y0, 150, 12, "Level 1 - failure mechanism", 8, color=MUTED)
-    c.text(x0 + 150, y0 - 2, 250, 16, rep.level1.name, 13, bold=True)
-    c.text(
-        c.right - 110,
-        y0 - 2,
-        100,
-        16,
-        _pct(rep.level1.probability),
-        13,
-        bold=True,
-        align=Qt.AlignmentFlag.AlignRight,
-    )
-    y0 += 20
-    c.text(x0, y0, 150, 12, "Level 2 - fracture morphology", 8, color=MUTED)
-    c.text(x0 + 150, y0 - 2, 250, 16, rep.level2.name, 13, bold=True)
-    c.text(
-        c.right - 110,
-        y0 - 2,
-        100,
-        16,
-        _pct(rep.level2.probability),
-        13,
-        bold=True,
-        align=Qt.AlignmentFlag.AlignRight,
-    )
+    levels = (("Level 1 - failure mechanism", rep.level1), ("Level 2 - fracture morphology", rep.level2))
+    for k, (caption, cls) in enumerate(levels):
+        if k:
+            y0 += 20
+        c.text(x0, y0, 150, 12, caption, 8, color=MUTED)
+        c.text(x0 + 150, y0 - 2, 250, 16, cls.name, 13, bold=True)
+        right = Qt.AlignmentFlag.AlignRight
+        c.text(c.right - 110, y0 - 2, 100, 16, _pct(cls.probability), 13, bold=True, align=right)
     y0 += 21
     c.text(x0, y0, tw, lh, line, 8.5, wrap=True)
     y0 += lh + 2
