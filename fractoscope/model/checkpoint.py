@@ -6,7 +6,6 @@ file whose hash, keys or tensor shapes do not match the card is refused with a M
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from fractoscope.analysis.results import ModelInfo
 from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import ModelError
+from fractoscope.hashing import sha256_file
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -42,14 +42,6 @@ def default_model_path() -> Path:
     if not found:
         raise ModelError(f"no bundled model found in {d} (expected hffnet2d-*.safetensors)")
     return found[-1]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def card_path_for(weights: Path) -> Path:
