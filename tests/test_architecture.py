@@ -1,34 +1,231 @@
-"""The core is usable without Qt: importing it (and the headless commands) never loads Qt."""
+"""The layer rules, checked statically on the source (every import statement, including those inside
+functions, which a ``sys.modules`` check after import would miss).
 
+Run just this file to check the architecture: ``pytest tests/test_architecture.py``.
+"""
+
+from __future__ import annotations
+
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
-CORE = [
-    "fractoscope.calibration",
-    "fractoscope.io",
-    "fractoscope.imaging",
-    "fractoscope.model.hffnet",
-    "fractoscope.model.checkpoint",
-    "fractoscope.analysis.pipeline",
-    "fractoscope.analysis.bench",
-    "fractoscope.synth.generate",
-    "fractoscope.train.trainer",
-    "fractoscope.train.evaluate",
-    "fractoscope.batch",
-    "fractoscope.batch.runner",
-    "fractoscope.report",
-    "fractoscope.report.data",
-    "fractoscope.selftest",
-    "fractoscope.atomic",
-    "fractoscope.cli",
-]
+import pytest
+
+PKG_ROOT = Path(__file__).resolve().parents[1] / "fractoscope"
+
+# Layers run one way: io -> imaging -> model -> analysis -> adapt -> batch/report -> commands/gui.
+# synth and train sit beside the inference chain. "core" holds the small top-level modules every
+# layer may use (errors, atomic writes, calibration units, hashing). "app" holds the entry points.
+CORE = {"core"}
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "io": CORE,
+    "imaging": CORE | {"io"},
+    "model": CORE | {"io", "imaging"},
+    "analysis": CORE | {"io", "imaging", "model"},
+    "synth": CORE | {"io", "imaging", "model"},
+    "train": CORE | {"io", "imaging", "model", "analysis", "synth"},
+    "adapt": CORE | {"io", "imaging", "model", "analysis"},
+    "batch": CORE | {"io", "imaging", "model", "analysis", "adapt"},
+    "report": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch"},
+    "commands": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train", "app"},
+    "gui": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train"},
+    "app": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train", "commands"},
+}
+APP_MODULES = {"cli", "__main__", "selftest"}
+QT_ROOTS = ("PySide6", "pyqtgraph", "shiboken6")
 
 
-def test_core_modules_do_not_import_qt():
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PKG_ROOT.rglob("*.py"):
+        rel = path.relative_to(PKG_ROOT.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(module: str, path: Path) -> list[tuple[str, int]]:
+    """Absolute names of every module imported anywhere in the file, with line numbers."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    is_pkg = path.name == "__init__.py"
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base if is_pkg else base[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.append((name, node.lineno))
+            # "from fractoscope import gui" names a package too.
+            out += [(f"{name}.{a.name}", node.lineno) for a in node.names]
+    return out
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "core"
+    if parts[1] in APP_MODULES:
+        return "app"
+    if parts[1] in ALLOWED:
+        return parts[1]
+    return "core"  # a top-level helper module (errors, atomic, calibration, ...)
+
+
+def _graph() -> dict[str, list[tuple[str, str, int]]]:
+    """module -> [(imported fractoscope module, imported name, line)]"""
+    mods = _modules()
+    graph: dict[str, list[tuple[str, str, int]]] = {}
+    for mod, path in mods.items():
+        edges = []
+        for name, line in _imports(mod, path):
+            if not name.startswith("fractoscope"):
+                edges.append(("", name, line))
+                continue
+            # resolve to the longest existing module name
+            target = name
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target:
+                edges.append((target, name, line))
+        graph[mod] = sorted(set(edges), key=lambda e: (e[2], e[1]))
+    return graph
+
+
+GRAPH = _graph()
+
+
+def test_the_scan_sees_the_package():
+    # Guards the test itself: a broken scan would pass every rule below vacuously.
+    assert len(GRAPH) > 60
+    assert any(t.startswith("fractoscope.model") for t, _, _ in GRAPH["fractoscope.analysis.pipeline"])
+
+
+def test_layers_run_one_way():
+    bad = []
+    for mod, edges in GRAPH.items():
+        src = _layer(mod)
+        for target, _, line in edges:
+            if not target:
+                continue
+            dst = _layer(target)
+            if mod == "fractoscope.commands.gui" and dst == "gui":
+                continue  # the one door from the command line into the window
+            if dst != src and dst not in ALLOWED[src]:
+                bad.append(f"{mod}:{line} ({src}) imports {target} ({dst})")
+    bad = sorted(set(bad))
+    assert not bad, "\n".join(bad)
+
+
+def test_only_gui_imports_gui():
+    bad = [
+        f"{mod}:{line} imports {target}"
+        for mod, edges in GRAPH.items()
+        for target, _, line in edges
+        if target.startswith("fractoscope.gui")
+        and not (mod.startswith("fractoscope.gui") or mod == "fractoscope.commands.gui")
+    ]
+    bad = sorted(set(bad))
+    assert not bad, "\n".join(bad)
+
+
+def test_only_gui_and_pdf_renderer_import_qt():
+    bad = []
+    for mod, edges in GRAPH.items():
+        for _, name, line in edges:
+            if name.split(".")[0] not in QT_ROOTS:
+                continue
+            if mod.startswith("fractoscope.gui"):
+                continue
+            # The PDF renderer draws headless with QtGui; widgets stay in gui/.
+            if mod.startswith("fractoscope.report.pdf") and "QtWidgets" not in name and "pyqtgraph" not in name:
+                continue
+            bad.append(f"{mod}:{line} imports {name}")
+    bad = sorted(set(bad))
+    assert not bad, "\n".join(bad)
+
+
+def test_commands_do_not_import_each_other():
+    # Shared command plumbing lives in commands/_common.py; work lives in the layers below.
+    bad = [
+        f"{mod}:{line} imports {target}"
+        for mod, edges in GRAPH.items()
+        if mod.startswith("fractoscope.commands.")
+        for target, _, line in edges
+        if target.startswith("fractoscope.commands.") and target != "fractoscope.commands._common"
+    ]
+    bad = sorted(set(bad))
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles_between_packages():
+    pkgs: dict[str, set[str]] = {}
+    for mod, edges in GRAPH.items():
+        src = _layer(mod)
+        for target, _, _ in edges:
+            if mod == "fractoscope.commands.gui" and _layer(target) == "gui":
+                continue
+            if target and _layer(target) != src:
+                pkgs.setdefault(src, set()).add(_layer(target))
+    seen: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(node: str, stack: list[str]) -> bool:
+        seen[node] = 1
+        for nxt in sorted(pkgs.get(node, ())):
+            if seen.get(nxt) == 1:
+                cycle.extend(stack[stack.index(nxt) :] + [node, nxt] if nxt in stack else [node, nxt])
+                return True
+            if nxt not in seen and visit(nxt, stack + [node]):
+                return True
+        seen[node] = 2
+        return False
+
+    for p in sorted(pkgs):
+        if p not in seen and visit(p, []):
+            break
+    assert not cycle, " -> ".join(cycle)
+
+
+@pytest.mark.parametrize(
+    "rule_breaker, expect",
+    [
+        ("from fractoscope.gui import viewer\n", "test_only_gui_imports_gui"),
+        ("from PySide6.QtWidgets import QWidget\n", "test_only_gui_and_pdf_renderer_import_qt"),
+    ],
+)
+def test_rules_catch_a_violation(tmp_path, rule_breaker, expect):
+    # An independent check that the rules can fail: a fake module placed in the io layer.
+    mod = "fractoscope.io._probe"
+    path = tmp_path / "_probe.py"
+    path.write_text(f"def f():\n    {rule_breaker}")
+    edges = []
+    for name, line in _imports(mod, path):
+        edges.append(("fractoscope.gui.viewer" if name.startswith("fractoscope.gui") else "", name, line))
+    GRAPH[mod] = edges
+    try:
+        with pytest.raises(AssertionError):
+            globals()[expect]()
+    finally:
+        del GRAPH[mod]
+
+
+def test_core_modules_do_not_load_qt_at_run_time():
+    # The static rules above, confirmed dynamically: importing the headless commands loads no Qt.
     code = (
-        "import sys, importlib\n"
-        f"for m in {CORE!r}: importlib.import_module(m)\n"
+        "import sys\n"
         "from fractoscope.cli import build_parser; build_parser()  # imports every command module\n"
+        "import fractoscope.selftest, fractoscope.batch.runner, fractoscope.train.trainer\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
