@@ -14,7 +14,8 @@ import numpy as np
 
 EXTREME = 0.08  # within 8 % of the image's min or max counts as black / white
 BAR_ROW_EXTREME_FRACTION = 0.85  # a bar row is >= 85 % black/white pixels ...
-UNIFORM_STD = 0.015  # ... or a uniform line (frame/separator)
+UNIFORM_FRACTION = 0.95  # ... or a uniform line (frame/separator): >= 95 % of its pixels ...
+UNIFORM_TOLERANCE = 0.02  # ... within 2 % of the row's median
 MIN_TEXT_FRACTION = 0.2  # >= 20 % of the band's rows carry text ...
 MIN_TEXT_CROSSINGS = 10  # ... i.e. >= 10 black/white crossings along the row
 MIN_BAND_FRACTION = 0.02
@@ -44,7 +45,11 @@ def row_statistics(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # (a saturated specimen highlight can be brighter): measure white against the row's own peak.
     row_white = np.maximum(a.max(axis=1, keepdims=True), 1 - 2 * EXTREME)
     white = (a >= row_white - EXTREME).mean(axis=1)
-    uniform = a.std(axis=1) <= UNIFORM_STD
+    # A frame line can carry a few pixels of the lettering or the image edge (Zeiss NVision frames
+    # its bar with two grey rows holding a handful of darker pixels), so "uniform" counts pixels at
+    # the row's level rather than using the row's standard deviation, which those few pixels inflate.
+    level = np.median(a, axis=1, keepdims=True)
+    uniform = (np.abs(a - level) <= UNIFORM_TOLERANCE).mean(axis=1) >= UNIFORM_FRACTION
     bar_like = (black + white >= BAR_ROW_EXTREME_FRACTION) | uniform
     # Lettering crosses between black and white many times per row; an object's outline on a
     # dark background (a specimen edge) crosses only a few times.
