@@ -11,42 +11,22 @@ import numpy as np
 
 from fractoscope.calibration import format_length, nice_length
 
+# Luma, percentile stretch, block-mean pyramid, CAM colormap and class colours have one owner,
+# shared with the PDF reports and preprocessing: fractoscope.imaging.display.
+from fractoscope.imaging.display import (  # noqa: F401  (re-exported for the viewer)
+    DEFAULT_CAM_COLORMAP,
+    LEVEL_SAMPLES,
+    PYRAMID_MIN_SIDE,
+    class_colour,
+    hex_colour,
+    percentile_range,
+    pyramid,
+)
+from fractoscope.imaging.display import to_grey as display_array  # noqa: F401
+
 # Overlays are drawn at most this many samples on the long side and stretched over the image:
 # the CAM is smooth, so a 4096² float map would cost 64 MB per level for no visible gain.
 OVERLAY_MAX_SIDE = 1024
-# Percentile levels are estimated on roughly this many pixels (fast on 4096² images).
-LEVEL_SAMPLES = 1 << 18
-
-
-def display_array(data: np.ndarray) -> np.ndarray:
-    """A 2-D array to show: grey images unchanged (any dtype), colour ones as luminance."""
-    if data.ndim == 2:
-        return data
-    if data.ndim == 3 and data.shape[2] == 1:
-        return data[..., 0]
-    if data.ndim == 3 and data.shape[2] >= 3:
-        rgb = data[..., :3].astype(np.float32)
-        return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    raise ValueError(f"cannot display an array of shape {data.shape}")
-
-
-PYRAMID_MIN_SIDE = 512
-
-
-def pyramid(img: np.ndarray, min_side: int = PYRAMID_MIN_SIDE) -> list[np.ndarray]:
-    """``[img, img/2, img/4, ...]``: 2 x 2 block means (a box filter, so fine striations do not
-    alias into false patterns when zoomed out), down to ``min_side`` on the long side.
-
-    The viewer shows the level matching the zoom, so a zoom step never re-filters the 4096² image.
-    """
-    levels = [img]
-    cur = img
-    while max(cur.shape[:2]) > 2 * min_side:
-        r, c = (cur.shape[0] // 2) * 2, (cur.shape[1] // 2) * 2
-        a = cur[:r, :c].astype(np.float32, copy=False)
-        cur = 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
-        levels.append(cur)
-    return levels
 
 
 def pyramid_level(image_px_per_screen_px: float, n_levels: int) -> int:
@@ -56,22 +36,10 @@ def pyramid_level(image_px_per_screen_px: float, n_levels: int) -> int:
     return max(0, min(n_levels - 1, int(math.floor(math.log2(image_px_per_screen_px)))))
 
 
-def _sample(img: np.ndarray) -> np.ndarray:
-    step = max(1, int(math.sqrt(img.size / LEVEL_SAMPLES)))
-    s = img[::step, ::step]
-    s = s[np.isfinite(s)] if s.dtype.kind == "f" else s.ravel()
-    return s
-
-
 def percentile_levels(img: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
     """Contrast levels that clip ``low`` % dark and ``100 - high`` % bright pixels."""
-    s = _sample(img)
-    if s.size == 0:
-        return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(s, [low, high]))
-    if hi <= lo:
-        lo, hi = float(s.min()), float(s.max())
-    if hi <= lo:
+    lo, hi = percentile_range(img, low, high, max_samples=LEVEL_SAMPLES)
+    if hi <= lo:  # constant image (or none): a unit window keeps the display defined
         hi = lo + 1.0
     return lo, hi
 
@@ -141,10 +109,3 @@ def value_text(v: float) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
     return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
-
-
-# Qualitative colours for the tile grid (one per level-2 class, cycled).
-TILE_COLORS = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-)

@@ -601,7 +601,7 @@ class MainWindow(QMainWindow):
         for tile in pred.tiles:
             j = int(np.argmax(tile.p_level2))
             marks.append(TileMark(tile.y0, tile.x0, tile.y1, tile.x1, t.display_name(l2[j]),
-                                  display.TILE_COLORS[j % len(display.TILE_COLORS)], tile.weight > 0))
+                                  display.hex_colour(display.class_colour(t, l2[j])), tile.weight > 0))
         self.viewer.set_tiles(marks)
         secs = pred.timings.get("total_s")
         self.statusBar().showMessage(

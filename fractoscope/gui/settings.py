@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from fractoscope.imaging.display import DEFAULT_CAM_COLORMAP
+
 ORG_ENV = "FRACTOSCOPE_SETTINGS_ORG"
 FILE_ENV = "FRACTOSCOPE_SETTINGS_FILE"
 DEFAULT_ORG = "Fractoscope"
@@ -21,7 +23,11 @@ MAX_RECENT = 10
 
 DEVICES = ("auto", "cpu", "cuda")
 THEMES = ("dark", "light")
-COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L3")
+# The first entry is the default: the CAM colormap the PDF reports use too (one owner).
+COLORMAPS = (
+    DEFAULT_CAM_COLORMAP,
+    *(m for m in ("inferno", "viridis", "magma", "plasma", "turbo", "CET-L3") if m != DEFAULT_CAM_COLORMAP),
+)
 
 
 def open_qsettings(org: str | None = None, path: str | os.PathLike | None = None) -> QSettings:

@@ -398,7 +398,7 @@ class LinkedViewer(QWidget):
         self.cam_labels: dict[int, str] = {1: "", 2: ""}
         self.show_level = {1: False, 2: True}
         self.opacity = 0.5
-        self.cmap_name = "inferno"
+        self.cmap_name = display.DEFAULT_CAM_COLORMAP
         self.three_panes = False
         self.show_tiles = False
         self.last_cursor: tuple[float, float] | None = None
@@ -516,7 +516,7 @@ class LinkedViewer(QWidget):
         try:
             return pg.colormap.get(self.cmap_name)
         except (FileNotFoundError, KeyError, ValueError):
-            return pg.colormap.get("inferno")
+            return pg.colormap.get(display.DEFAULT_CAM_COLORMAP)
 
     def _apply_style(self) -> None:
         cmap = self.colormap()

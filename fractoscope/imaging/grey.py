@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Rec. 709 luma weights: SEM "RGB" files are almost always grey replicated in three channels, for
-# which any weights summing to 1 give the grey back exactly; true colour (optical) images get luma.
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
+from .display import luma, percentile_range  # the one luma formula and percentile rule (display.py)
 
 
 def to_float_grey(arr: np.ndarray) -> np.ndarray:
@@ -32,7 +30,7 @@ def to_float_grey(arr: np.ndarray) -> np.ndarray:
         rgb = a[..., :3]
         if rgb.dtype == np.bool_:
             rgb = rgb.astype(np.float32)
-        a = np.tensordot(rgb.astype(np.float64, copy=False), _LUMA, axes=([-1], [0]))
+        a = luma(rgb.astype(np.float64, copy=False))
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale or (H, W, 3|4) colour image, got shape {a.shape}")
     if a.size == 0:
@@ -86,20 +84,10 @@ def normalize_contrast(
     # to_float_grey is linear and monotone, so percentiles taken after it equal those of the raw
     # data; it also settles dtype, colour and non-finite pixels in one place.
     a = to_float_grey(img)
-    valid = np.ones(a.shape, bool)
-    if mask is not None:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != a.shape:
-            raise ValueError(f"mask shape {m.shape} does not match image shape {a.shape}")
-        valid = valid & m
-    vals = a[valid]
-    if vals.size == 0:
-        return np.zeros(a.shape, np.float32)
-    lo, hi = np.percentile(vals, [low_pct, high_pct])
+    # Every pixel (no sub-sampling): the model was trained on exact percentiles.
+    lo, hi = percentile_range(a, low_pct, high_pct, mask=mask)
     if not hi > lo:
-        lo, hi = float(vals.min()), float(vals.max())
-        if not hi > lo:
-            return np.zeros(a.shape, np.float32)
+        return np.zeros(a.shape, np.float32)
     out = ((a - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32, copy=False)
     np.clip(out, 0.0, 1.0, out=out)
     if clahe:
