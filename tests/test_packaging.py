@@ -6,7 +6,6 @@ one slow test marked ``packaging`` that builds the app and runs the frozen ``--s
 
 from __future__ import annotations
 
-import ast
 import configparser
 import importlib.util
 import json
@@ -34,19 +33,75 @@ def fb():
     return _load("fractoscope_bundle", PKG / "fractoscope_bundle.py")
 
 
-def test_spec_is_python_and_builds_gui_and_console_executables():
-    text = (PKG / "fractoscope.spec").read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    calls = [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    for name in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"):
-        assert name in calls, name
-    assert "datas=fb.datas(ROOT)" in text  # models/ and resources/ (checked below)
-    assert "hiddenimports = collect_submodules(\"fractoscope\")" in text
-    assert '"torchvision", search_patterns' in text  # its operator library, loaded by path
-    assert "_exe(fb.CLI_EXE, console=True)" in text
-    assert "_exe(fb.GUI_EXE, console=opts.debug_console)" in text
-    assert (PKG / "fractoscope_entry.py").is_file() and (PKG / "rthook_cpu_only.py").is_file()
-    ast.parse((PKG / "build.py").read_text(encoding="utf-8"))
+class _Recorder:
+    """Stands in for one of PyInstaller's build steps (Analysis, EXE, ...): records its arguments.
+
+    PyInstaller runs a spec file as Python with these names in its namespace; running the spec the
+    same way with recorders shows what it asks PyInstaller to build, without a 10-minute build (the
+    real build is the ``packaging``-marked test below)."""
+
+    calls: list = []
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        type(self).calls.append(self)
+        # Analysis exposes these lists to the rest of the spec
+        self.binaries = list(kwargs.get("binaries", []))
+        self.datas = list(kwargs.get("datas", []))
+        self.scripts, self.pure = [], []
+
+
+def _run_spec(monkeypatch, argv: list[str]) -> dict[str, list[_Recorder]]:
+    import types
+
+    steps = {name: type(name, (_Recorder,), {"calls": []}) for name in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE")}
+    hooks = types.ModuleType("PyInstaller.utils.hooks")
+    # module names from the source tree (PyInstaller's own collect_submodules imports each one)
+    hooks.collect_submodules = lambda pkg: [
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / pkg).rglob("*.py")
+    ]
+    hooks.collect_dynamic_libs = lambda pkg, search_patterns=(): [(f"{pkg}-lib", pkg, "BINARY")]
+    for name in ("PyInstaller", "PyInstaller.utils"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", hooks)
+    monkeypatch.setattr(sys, "argv", ["pyinstaller", *argv])
+    monkeypatch.setattr(sys, "platform", "linux")  # no Windows version resource / macOS bundle here
+    monkeypatch.syspath_prepend(str(PKG))
+    spec = PKG / "fractoscope.spec"
+    ns = {"SPECPATH": str(PKG), "__file__": str(spec), "__name__": "__main__", **steps}
+    exec(compile(spec.read_text(encoding="utf-8"), str(spec), "exec"), ns)
+    return {name: cls.calls for name, cls in steps.items()}
+
+
+def test_spec_builds_gui_and_console_executables_with_models_and_all_submodules(monkeypatch, fb):
+    built = _run_spec(monkeypatch, [])
+    (analysis,) = built["Analysis"]
+    kw = analysis.kwargs
+    assert Path(analysis.args[0][0]).name == "fractoscope_entry.py" and Path(analysis.args[0][0]).is_file()
+    assert kw["datas"] == fb.datas(REPO)
+    # every subcommand module is bundled (they are imported by name at run time)
+    assert {"fractoscope.commands.predict", "fractoscope.commands.batch", "fractoscope.gui.app"} <= set(
+        kw["hiddenimports"]
+    )
+    assert ("torchvision-lib", "torchvision", "BINARY") in kw["binaries"]  # operators loaded by path
+    assert set(fb.EXCLUDES) <= set(kw["excludes"]) and "nvidia" not in kw["excludes"]
+    exes = {e.kwargs["name"]: e.kwargs["console"] for e in built["EXE"]}
+    assert exes == {fb.GUI_EXE: False, fb.CLI_EXE: True}
+    (coll,) = built["COLLECT"]
+    assert coll.kwargs["name"] == fb.APP_NAME and len(coll.args) == 4
+    assert not built["BUNDLE"]  # the macOS .app only on macOS
+
+
+def test_spec_cpu_variant_leaves_out_cuda(monkeypatch, fb):
+    import torch
+
+    built = _run_spec(monkeypatch, ["--variant", "cpu"])
+    kw = built["Analysis"][0].kwargs
+    assert "nvidia" in kw["excludes"]
+    hooks = [Path(h).name for h in kw["runtime_hooks"]]
+    assert hooks == (["rthook_cpu_only.py"] if torch.version.cuda else [])
+    assert all(Path(h).is_file() for h in kw["runtime_hooks"])
 
 
 def test_bundle_data_has_model_card_samples_and_icons(fb):
