@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from fractoscope.errors import FractoscopeError
+from fractoscope.paths import is_frozen, resources_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SUFFIXES = (".tif", ".tiff")
 PROB_TOL = 1e-4  # float32 softmax sums
 _APP = None  # the QGuiApplication the report step made, if any
@@ -33,20 +33,6 @@ _APP = None  # the QGuiApplication the report step made, if any
 
 class SelfTestFailure(FractoscopeError):
     """A self-test check failed; the message is the one line shown to the user."""
-
-
-def is_frozen() -> bool:
-    return bool(getattr(sys, "frozen", False) and getattr(sys, "_MEIPASS", None))
-
-
-def bundle_root() -> Path:
-    """Where models/ and resources/ live: the PyInstaller bundle, or the source checkout."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    return Path(frozen) if frozen else REPO_ROOT
-
-
-def resources_dir() -> Path:
-    return bundle_root() / "resources"
 
 
 def bundled_samples() -> list[Path]:
