@@ -59,7 +59,7 @@ def test_rows_statuses_reasons_and_outputs(folder: Path, tmp_path: Path, analyze
         [f"{c}_3_0.tif" for c in CLASSES] + ["corrupt.tif", "empty.png"]
     )
     for name in ("corrupt.tif", "empty.png"):
-        assert by_name[name]["status"] == "error"
+        assert by_name[name]["status"] == "failed"
         assert by_name[name]["error"].strip(), "a failed row states its reason"
         assert by_name[name]["level1"] == ""
     assert "notes.txt" not in by_name and "Thumbs.db" not in by_name
@@ -131,7 +131,7 @@ def test_resume_skips_done_redoes_changed_and_failed(
     rows = _csv_rows(out)
     assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
     st = {r["name"]: r["status"] for r in rows}
-    assert st["corrupt.tif"] == "ok" and st["empty.png"] == "error"
+    assert st["corrupt.tif"] == "ok" and st["empty.png"] == "failed"
     new = {r["name"]: r for r in rows}["striations_3_0.tif"]
     assert new["content_sha256"] != first[str(changed)]["content_sha256"]
 

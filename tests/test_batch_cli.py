@@ -113,7 +113,7 @@ def test_exit_status_and_failure_lines(tmp_path: Path) -> None:
     assert "broken.tif" in res.stderr and "Traceback" not in res.stderr
     assert "1 non-image files ignored" in res.stderr
     assert {r["name"]: r["status"] for r in _rows(out)} == {
-        "broken.tif": "error",
+        "broken.tif": "failed",
         "pitting_2_0.tif": "ok",
     }
 

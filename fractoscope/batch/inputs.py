@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fractoscope.errors import FractoscopeError
+from fractoscope.io import is_supported
+from fractoscope.io.manual import SIDECAR_SUFFIX
 
-def supported_suffixes() -> frozenset[str]:
-    from fractoscope.io import SUPPORTED_SUFFIXES
 
-    return frozenset(s.lower() for s in SUPPORTED_SUFFIXES)
+class BatchInputError(FractoscopeError):
+    """The inputs cannot make a run (a path that does not exist, no images at all): a usage error."""
 
 
 @dataclass
@@ -26,12 +28,22 @@ def collect_inputs(
 ) -> BatchInputs:
     """Expand folders into their image files (sorted, optionally recursive).
 
-    Files inside folders are kept only when their suffix is a supported image type; anything
-    else (``.txt`` sidecars, our own ``.fractoscope.json`` calibrations, thumbnails) is listed as
+    Files inside folders are kept only when ``fractoscope.io`` opens their suffix; anything else
+    (``.txt`` sidecars, our own ``.fractoscope.json`` calibrations, thumbnails) is listed as
     ignored, not failed. Files named explicitly are always attempted, so a wrongly named file
-    becomes an error row with its reason. ``exclude`` (the output folder) is never entered.
+    becomes a failed row with its reason. ``exclude`` (the output folder) is never entered.
+
+    Raises ``BatchInputError`` for a path that does not exist, and when nothing is left to
+    analyse ("no images found in …"), so a caller can stop before loading a model or creating
+    an output folder.
     """
-    suffixes = supported_suffixes()
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    missing = [str(p) for p in inputs if not Path(p).exists()]
+    if missing:
+        raise BatchInputError(
+            f"no such file or folder: {', '.join(missing[:3])}"
+            + (f" (and {len(missing) - 3} more)" if len(missing) > 3 else "")
+        )
     out = BatchInputs()
     seen: set[Path] = set()
     excl = Path(exclude).resolve() if exclude is not None else None
@@ -51,10 +63,17 @@ def collect_inputs(
                     continue
                 if any(part.startswith(".") for part in f.relative_to(p).parts) or not f.is_file():
                     continue
-                if f.suffix.lower() in suffixes and not f.name.endswith(".fractoscope.json"):
+                if is_supported(f) and not f.name.endswith(SIDECAR_SUFFIX):
                     add(f, out.images)
                 else:
                     add(f, out.ignored)
-        else:  # a named file, even missing or oddly named: it gets a row with its reason
+        else:  # a named file, even oddly named: it gets a row with its reason
             add(p, out.images)
+    if not out.images:
+        where = ", ".join(str(p) for p in inputs[:3]) + (" …" if len(inputs) > 3 else "")
+        has_subfolders = any(
+            Path(p).is_dir() and any(c.is_dir() for c in Path(p).iterdir()) for p in inputs
+        )
+        hint = " (sub-folders are searched only in a recursive run)" if has_subfolders and not recursive else ""
+        raise BatchInputError(f"no images found in {where}{hint}")
     return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 STATUS_OK = "ok"
-STATUS_ERROR = "error"
+STATUS_FAILED = "failed"  # the one word for a failed image: CSV, JSONL, PDF and GUI
+_LEGACY_STATUS = {"error": STATUS_FAILED}  # results folders written before 0.2
 
 # Column order of results.csv (stable: people open it in spreadsheets and scripts).
 CSV_COLUMNS = (
@@ -17,6 +18,7 @@ CSV_COLUMNS = (
     "level2",
     "p_level2",
     "margin",
+    "uncertain",
     "pixel_size_m",
     "calibration_source",
     "error",
@@ -46,6 +48,8 @@ class BatchRecord:
     level2: str = ""
     p_level2: float | None = None
     margin: float | None = None
+    uncertain: bool | None = None  # pred.confidence.uncertain; None for a failed image
+    uncertain_reason: str = ""
     pixel_size_m: float | None = None
     calibration_source: str = ""
     error: str = ""
@@ -67,12 +71,16 @@ class BatchRecord:
     @classmethod
     def from_json(cls, d: dict) -> BatchRecord:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        rec = cls(**{k: v for k, v in d.items() if k in names})
+        rec.status = _LEGACY_STATUS.get(rec.status, rec.status)
+        return rec
 
     def csv_row(self) -> list[str]:
         def fmt(v: object) -> str:
             if v is None:
                 return ""
+            if isinstance(v, bool):  # spreadsheet-friendly, like the JSON
+                return "true" if v else "false"
             if isinstance(v, float):
                 return f"{v:.6g}"
             return str(v)

@@ -67,11 +67,27 @@ def read_manifest(out_dir: Path) -> dict:
 class _Lock:
     """Exclusive lock on the output folder: two runs must not interleave rows.
 
-    ``flock`` is released by the kernel when a process dies, so a ``kill -9`` leaves no stale lock.
+    ``flock`` is released by the kernel when a process dies, so a ``kill -9`` leaves no stale
+    lock (the empty file may stay; it holds nothing). A finished run removes the file: it
+    unlinks it while still holding the lock, and a run that locked a file which was unlinked
+    meanwhile notices (the path no longer names its file) and locks the new one instead.
     """
 
     def __init__(self, path: Path) -> None:
-        self._fh = open(path, "a+b")  # noqa: SIM115 - held for the lifetime of the run
+        self._path = path
+        for _ in range(20):
+            self._fh = open(path, "a+b")  # noqa: SIM115 - held for the lifetime of the run
+            self._acquire()
+            try:
+                same = os.path.samestat(os.fstat(self._fh.fileno()), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return
+            self._fh.close()  # locked a file another run had just removed: try the new one
+        raise FractoscopeError(f"cannot lock {path}")
+
+    def _acquire(self) -> None:
         try:
             import fcntl
         except ImportError:  # Windows: msvcrt locks a byte range
@@ -81,15 +97,23 @@ class _Lock:
                 msvcrt.locking(self._fh.fileno(), msvcrt.LK_NBLCK, 1)
             except OSError:
                 self._fh.close()
-                raise FractoscopeError(f"another batch run is writing to {path.parent}") from None
+                raise FractoscopeError(
+                    f"another batch run is writing to {self._path.parent}"
+                ) from None
             return
         try:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._fh.close()
-            raise FractoscopeError(f"another batch run is writing to {path.parent}") from None
+            raise FractoscopeError(f"another batch run is writing to {self._path.parent}") from None
 
     def release(self) -> None:
+        if self._fh.closed:
+            return
+        try:
+            self._path.unlink()  # while still locked, so no other run is holding this file
+        except OSError:
+            pass  # Windows cannot remove an open file; the lock itself is what matters
         self._fh.close()
 
 

@@ -6,13 +6,14 @@ with ``allow_pickle=False``: a results folder from elsewhere cannot execute code
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
-from fractoscope.atomic import atomic_path
+from fractoscope.atomic import write_atomic
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -21,6 +22,11 @@ FORMAT_VERSION = 1
 
 def save_prediction(path: Path, prediction: Prediction) -> None:
     """Write ``prediction`` to ``path`` atomically (temporary file in the same folder, rename)."""
+    write_atomic(path, prediction_npz_bytes(prediction))
+
+
+def prediction_npz_bytes(prediction: Prediction) -> bytes:
+    """The stored-prediction file's bytes: a batch worker computes them, the client writes them."""
     p = prediction
     meta = {
         "format": "fractoscope-prediction",
@@ -62,8 +68,9 @@ def save_prediction(path: Path, prediction: Prediction) -> None:
         arrays["cams_level1"] = np.asarray(p.cams_level1, dtype=np.float32)
     if p.cams_level2 is not None:
         arrays["cams_level2"] = np.asarray(p.cams_level2, dtype=np.float32)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
 
 
 def load_stored_prediction(path: Path | str) -> Prediction:

@@ -2,8 +2,8 @@
 
 Writes ``OUTDIR/results.csv``, ``results.jsonl``, ``manifest.json``, overlays and stored
 predictions, one image at a time (see ``fractoscope.batch.store``). Re-running with the same
-OUTDIR skips images already done with the same content and model. Exit status: 0 all images ok,
-1 some image failed, 2 the run could not start, 130 interrupted (results so far are kept).
+OUTDIR skips images already done with the same content and model. ``--workers N`` or
+``--scheduler tcp://HOST:PORT`` spread the images over a Dask cluster; the results are the same.
 """
 
 from __future__ import annotations
@@ -13,6 +13,17 @@ import signal
 import sys
 from pathlib import Path
 
+from fractoscope.commands._common import add_model_options
+
+EXIT_CODES = """\
+exit status:
+  0    every image analysed
+  1    some images failed (each has a 'failed' row with its reason; the others are done)
+  2    usage error: no such file or folder, no images found, unusable output folder,
+       model or cluster could not be used (nothing analysed)
+  130  interrupted with Ctrl-C (results so far are kept; run again to resume)
+"""
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -20,15 +31,31 @@ def register(subparsers) -> None:
         help="analyse folders of images into CSV/JSONL results, overlays and an optional PDF report",
         description="Analyse every image of the given folders and files. Results are written "
         "incrementally and durably; re-running resumes where the last run stopped.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="DIR_OR_FILE", help="folders and/or image files")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="OUTDIR", help="output folder")
     p.add_argument("--recursive", "-r", action="store_true", help="include sub-folders")
     p.add_argument("--report", action="store_true", help="also write OUTDIR/report.pdf")
     p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help="report page size")
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: bundled)")
+    add_model_options(p)
     p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=None,
+        help="analyse on a local Dask cluster of N worker processes (cores shared among them)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="analyse on an existing Dask cluster (workers need Fractoscope and read access "
+        "to the images)",
+    )
     p.add_argument("--title", default="Batch fractography report", help="report title")
     p.add_argument("--sample-id", default="", help="report: sample ID")
     p.add_argument("--analyst", default="", help="report: analyst")
@@ -37,17 +64,31 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_eta(s: float | None) -> str:
-    if s is None:
-        return "ETA --"
-    s = int(round(s))
-    return f"ETA {s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"ETA {s // 60}m{s % 60:02d}s"
+def _usage_error(message: str) -> int:
+    print(f"fractoscope batch: {message}", file=sys.stderr)
+    return 2
+
+
+def _write_report(args: argparse.Namespace) -> Path:
+    from fractoscope.commands.report import write_batch_pdf
+
+    return write_batch_pdf(args.out, args.out / "report.pdf", args, args.page_size)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fractoscope.analysis.pipeline import Analyzer
-    from fractoscope.batch import BatchEvent, run_batch
+    from fractoscope.batch import BatchEvent, collect_inputs, format_eta, run_batch
     from fractoscope.errors import FractoscopeError
+
+    if args.workers is not None and args.workers < 1:
+        return _usage_error("--workers must be at least 1")
+    if args.scheduler is not None and not args.scheduler.strip():
+        return _usage_error("--scheduler needs an address such as tcp://host:8786")
+    try:  # before the model loads or the output folder exists: missing paths, no images
+        collect_inputs(args.inputs, recursive=args.recursive, exclude=args.out)
+    except FractoscopeError as exc:
+        return _usage_error(str(exc))
+    if args.out.exists() and not args.out.is_dir():
+        return _usage_error(f"output folder {args.out} is a file")
 
     interrupted = {"n": 0}
 
@@ -62,29 +103,24 @@ def run(args: argparse.Namespace) -> int:
             return
         r = ev.record
         what = (
-            f"{r.level1} ({r.p_level1:.2f}) / {r.level2} ({r.p_level2:.2f})"
+            f"{r.level1} ({r.p_level1:.2f}) / {r.level2 or '-'}"
+            + (f" ({r.p_level2:.2f})" if r.p_level2 is not None else "")
+            + (" [uncertain]" if r.uncertain else "")
             if r.ok
-            else f"ERROR {r.error}"
+            else f"FAILED {r.error}"
         )
         tag = " [done earlier]" if ev.reused else ""
         print(
-            f"[{ev.index + 1}/{ev.total}] {r.name}: {what}{tag}  {_fmt_eta(ev.eta_s)}",
+            f"[{ev.done + ev.failed}/{ev.total}] {r.name}: {what}{tag}  {format_eta(ev.eta_s)}",
             file=sys.stderr,
         )
 
-    try:  # fail fast on an unusable output folder, before the model loads
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(
-            f"fractoscope batch: cannot create output folder {args.out}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 2
     try:
+        from fractoscope.analysis.pipeline import Analyzer
+
         analyzer = Analyzer(args.model, device=args.device)
     except FractoscopeError as exc:
-        print(f"fractoscope batch: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
         summary = run_batch(
@@ -95,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
             progress=on_event,
             cancel=lambda: interrupted["n"] > 0,
             crop_databar=not args.no_crop,
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
     except FractoscopeError as exc:
-        print(f"fractoscope batch: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     finally:
         signal.signal(signal.SIGINT, old)
 
@@ -110,13 +147,14 @@ def run(args: argparse.Namespace) -> int:
     )
     for path, reason in summary.failures:
         print(f"fractoscope: {path}: {reason}", file=sys.stderr)
-    if args.report and summary.total:
-        from fractoscope.commands.report import write_batch_pdf
-
-        try:
-            pdf = write_batch_pdf(args.out, args.out / "report.pdf", args, args.page_size)
-        except FractoscopeError as exc:
-            print(f"fractoscope batch: report: {exc}", file=sys.stderr)
-            return 2
-        print(f"report: {pdf}", file=sys.stderr)
+    if args.report:
+        if summary.cancelled:
+            print("fractoscope batch: report not written: the run was interrupted", file=sys.stderr)
+        else:
+            try:
+                pdf = _write_report(args)
+            except FractoscopeError as exc:
+                print(f"fractoscope batch: report: {exc}", file=sys.stderr)
+                return 2
+            print(f"report: {pdf}", file=sys.stderr)
     return summary.exit_code

@@ -1,0 +1,277 @@
+"""Batch runs on a Dask cluster: one task per image, the model loaded once per worker process.
+
+The client (the process running ``fractoscope batch``) keeps everything that makes a run durable:
+it hashes each image, decides what an earlier run already did, submits at most a few tasks per
+worker thread at a time (a 10⁵-image archive never has 10⁵ futures), and writes each result into
+the output folder as it arrives, exactly as the embedded path does. Workers only read images and
+compute; a worker that dies mid-image has written nothing, and the scheduler re-runs its task on
+another worker.
+
+The model travels to the workers inside a ``WorkerPlugin``: the client sends the weights file and
+its model card; each worker process loads it once, after checking the weights' sha256 against the
+client's card, and keeps it for every task of the run. So workers need Fractoscope installed and
+read access to the image paths, but not the model file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fractoscope.batch.records import STATUS_FAILED, BatchRecord
+from fractoscope.batch.work import AnalyzerLike, ImageJob, ImageOutcome, now_iso, run_job
+from fractoscope.errors import FractoscopeError, ModelError
+from fractoscope.hashing import sha256_bytes, sha256_file
+
+if TYPE_CHECKING:
+    from fractoscope.batch.runner import BatchRun
+
+PLUGIN_NAME = "fractoscope-analyzer"
+# Tasks in flight per worker thread: one running, one queued so a thread never waits for the
+# client between images, one spare for results in transit.
+TASKS_PER_THREAD = 3
+CONNECT_TIMEOUT_S = 30
+
+# Per worker process: model sha256 -> Analyzer. Filled by AnalyzerPlugin.setup, read by tasks.
+_ANALYZERS: dict[str, object] = {}
+_LOADS: dict[str, int] = {}
+
+
+class ClusterError(FractoscopeError):
+    """The Dask cluster could not be started, reached or used."""
+
+
+class WorkerModelMissing(FractoscopeError):
+    """A task ran on a worker whose model plugin is not set up (it failed to load the model)."""
+
+
+def _plugin_base():
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    return WorkerPlugin
+
+
+class AnalyzerPlugin(_plugin_base()):
+    """Loads the client's model once in each worker process, verified by sha256 against its card."""
+
+    name = PLUGIN_NAME
+    idempotent = False
+
+    def __init__(self, weights: bytes, card: dict, model_sha256: str, device: str = "cpu") -> None:
+        self.weights = weights
+        self.card = card
+        self.model_sha256 = model_sha256
+        self.device = device
+        self._dir: str | None = None
+
+    def setup(self, worker) -> None:
+        if self.model_sha256 in _ANALYZERS:  # re-registered for another run: already loaded
+            return
+        actual = sha256_bytes(self.weights)
+        if actual != self.model_sha256 or self.card.get("sha256") != self.model_sha256:
+            raise ModelError(
+                f"model sent to worker {worker.address} has sha256 {actual[:12]}…, "
+                f"the client's model card says {self.model_sha256[:12]}…"
+            )
+        import json
+
+        import torch
+
+        from fractoscope.analysis.pipeline import Analyzer
+
+        # The worker's threads share the cores it was given; torch must not oversubscribe them.
+        torch.set_num_threads(max(1, int(getattr(worker.state, "nthreads", 1))))
+        self._dir = tempfile.mkdtemp(prefix="fractoscope-model-")
+        name = str(self.card.get("name") or "model")
+        path = Path(self._dir) / f"{name}.safetensors"
+        path.write_bytes(self.weights)
+        path.with_suffix(".json").write_text(json.dumps(self.card), encoding="utf-8")
+        analyzer = Analyzer(path, device=self.device)  # checks the file against the card again
+        if analyzer.model_info.sha256 != self.model_sha256:
+            raise ModelError("worker loaded a different model than the client's")
+        self.weights = b""  # the loaded model is all the worker needs now
+        _ANALYZERS[self.model_sha256] = analyzer
+        _LOADS[self.model_sha256] = _LOADS.get(self.model_sha256, 0) + 1
+
+    def teardown(self, worker) -> None:
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def analyse_on_worker(job: ImageJob) -> ImageOutcome:
+    """The Dask task: read and analyse one image with this worker's model."""
+    analyzer = _ANALYZERS.get(job.model_sha256)
+    if analyzer is None:
+        raise WorkerModelMissing(
+            f"worker has no model {job.model_sha256[:12]}… loaded (its plugin failed to load it)"
+        )
+    return run_job(job, analyzer)
+
+
+def worker_model_loads(dask_worker=None) -> dict[str, int]:
+    """How often each model was loaded in this worker process (``client.run`` diagnostic)."""
+    return {"pid": os.getpid(), **_LOADS}
+
+
+def _model_weights(analyzer: AnalyzerLike) -> tuple[bytes, dict]:
+    """The client's weights file and card, checked against the model it is running."""
+    from fractoscope.model.checkpoint import default_model_path, read_card
+
+    path = getattr(analyzer, "model_path", None)
+    path = Path(path) if path else default_model_path()
+    sha = analyzer.model_info.sha256
+    if not path.is_file() or sha256_file(path) != sha:
+        raise ClusterError(
+            f"cannot find the weights file of model {analyzer.model_info.name} "
+            f"(sha256 {sha[:12]}…) to send to the workers"
+        )
+    return path.read_bytes(), read_card(path)
+
+
+class DaskPool:
+    """A Dask client (on a local cluster it starts, or on an existing scheduler) with the model
+    plugin registered; ``process`` runs a ``BatchRun``'s images on it."""
+
+    def __init__(
+        self, analyzer: AnalyzerLike, workers: int | None = None, scheduler: str | None = None
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+            raise ClusterError("dask.distributed is not installed (pip install distributed)") from None
+        self.cluster = None
+        self.client = None
+        self.model_sha256 = analyzer.model_info.sha256
+        weights, card = _model_weights(analyzer)
+        try:
+            if scheduler:
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            else:
+                n = int(workers or 1)
+                if n < 1:
+                    raise ClusterError("--workers must be at least 1")
+                cores = os.cpu_count() or 1
+                self.cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=max(1, cores // n),  # N workers x threads = cores
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+        except ClusterError:
+            self.close()
+            raise
+        except (OSError, TimeoutError, ValueError) as exc:
+            self.close()
+            where = scheduler or "a local cluster"
+            raise ClusterError(f"cannot use Dask scheduler {where}: {exc}") from None
+        device = getattr(analyzer, "device", "cpu")
+        try:
+            self.client.register_plugin(AnalyzerPlugin(weights, card, self.model_sha256, device))
+        except Exception as exc:
+            self.close()
+            raise ClusterError(f"a Dask worker could not load the model: {exc}") from None
+
+    def __enter__(self) -> DaskPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not mask the cause
+                pass
+        if self.cluster is not None:
+            try:
+                self.cluster.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.client = self.cluster = None
+
+    def capacity(self) -> int:
+        """How many tasks to keep in flight: a few per worker thread, at least two."""
+        threads = sum(self.client.nthreads().values())
+        return max(2, TASKS_PER_THREAD * threads)
+
+    # -- the run ----------------------------------------------------------------------------
+    def process(self, run: BatchRun) -> None:
+        from distributed import wait
+
+        jobs = run.jobs()
+        exhausted = False
+        in_flight: dict = {}  # future -> ImageJob
+        cap, cap_checked = self.capacity(), time.monotonic()
+        try:
+            while True:
+                if run.cancelled():
+                    run.summary.cancelled = True
+                    return
+                paused = run.paused()
+                if paused and not in_flight:
+                    run.wait_while_paused()
+                    continue
+                if time.monotonic() - cap_checked > 5:  # workers may join or leave a cluster
+                    cap, cap_checked = self.capacity(), time.monotonic()
+                while not paused and not exhausted and len(in_flight) < cap:
+                    item = next(jobs, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    if item.reused is not None:
+                        run.reuse(item)
+                    elif item.error:
+                        run.commit(run.hash_failure(item))
+                    else:
+                        fut = self.client.submit(analyse_on_worker, item.job, pure=False)
+                        in_flight[fut] = item.job
+                        run.event(
+                            "image_started",
+                            index=item.job.index,
+                            path=item.job.path,
+                            message=Path(item.job.path).name,
+                        )
+                if not in_flight:
+                    if exhausted:
+                        return
+                    continue
+                done, _ = wait(list(in_flight), timeout=0.2, return_when="FIRST_COMPLETED")
+                for fut in done:
+                    job = in_flight.pop(fut)
+                    run.commit(self._outcome(fut, job))
+        finally:
+            for fut in in_flight:
+                fut.cancel()
+
+    @staticmethod
+    def _outcome(fut, job: ImageJob) -> ImageOutcome:
+        """The task's result; a task the cluster gave up on is a failed row with the reason."""
+        from distributed import KilledWorker
+
+        try:
+            return fut.result()
+        except KilledWorker:
+            reason = "the worker processes analysing this image died repeatedly (out of memory?)"
+        except WorkerModelMissing as exc:
+            raise ClusterError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. a worker without Fractoscope installed
+            raise ClusterError(f"Dask task failed: {type(exc).__name__}: {exc}") from None
+        rec = BatchRecord(
+            path=job.path,
+            name=Path(job.path).name,
+            status=STATUS_FAILED,
+            key=job.key,
+            content_sha256=job.content_sha256,
+            model_sha256=job.model_sha256,
+            error=reason,
+            finished_at=now_iso(),
+        )
+        return ImageOutcome(job.index, rec)

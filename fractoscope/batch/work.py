@@ -1,0 +1,214 @@
+"""One image's work in a batch run, as plain data in and plain data out.
+
+The same functions run in the embedded path (a reader thread, then the model on the caller's
+thread) and on a Dask worker. Neither writes into the output folder: they return the record and
+the bytes of the files it refers to, and the run's client alone writes them (atomically, files
+first, record last), so results are durable and identical whichever path computed them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from fractoscope.analysis.results import Prediction
+from fractoscope.batch.records import STATUS_FAILED, STATUS_OK, BatchRecord
+from fractoscope.batch.stored import prediction_npz_bytes
+from fractoscope.errors import AnalysisCancelled, FractoscopeError
+from fractoscope.io.sem_image import SemImage
+from fractoscope.report.imaging import overlays_for, png_bytes, shrink
+
+OVERLAY_MAX_SIDE = 2048  # overlay PNGs: full resolution up to this size
+THUMB_MAX_SIDE = 320
+
+
+class AnalyzerLike(Protocol):
+    """What a batch run needs of ``fractoscope.analysis.pipeline.Analyzer``."""
+
+    @property
+    def model_info(self): ...
+
+    @property
+    def device(self) -> str: ...
+
+    def analyze(
+        self, sem: SemImage, progress=None, cancel=None, with_cams: bool = True
+    ) -> Prediction: ...
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def result_key(content_sha256: str, model_sha256: str, settings: dict) -> str:
+    """Resume key: same bytes + same model + same result-relevant settings = same result."""
+    blob = json.dumps([content_sha256, model_sha256, settings], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def safe_stem(path: Path) -> str:
+    keep = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in path.stem)
+    return keep[:60] or "image"
+
+
+def error_text(exc: BaseException, path: Path) -> str:
+    """The reason a row gives for a failed image (the row already names the file)."""
+    if isinstance(exc, FractoscopeError):
+        msg = str(exc)
+        for prefix in (f"{path}: ", f"{path.name}: "):
+            if msg.startswith(prefix):
+                return msg[len(prefix) :]
+        return msg
+    if isinstance(exc, OSError):
+        return f"cannot read file: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class ImageJob:
+    """One image to analyse: everything a worker needs, nothing it must not touch."""
+
+    index: int  # position in the run (0-based)
+    path: str
+    content_sha256: str
+    key: str
+    model_sha256: str
+    crop_databar: bool = True
+
+
+@dataclass
+class LoadedImage:
+    """The read (and, when the analyzer can, normalised) image, or why it could not be read."""
+
+    sem: SemImage | None = None
+    prepared: object | None = None  # PreparedImage, computed off the model's thread
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ImageOutcome:
+    """A finished image: its record, and the files (relative path -> bytes) the record names."""
+
+    index: int
+    record: BatchRecord
+    files: dict[str, bytes] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+def read_image(job: ImageJob, analyzer: AnalyzerLike) -> LoadedImage:
+    """Decode (and normalise) one image; a bad file becomes an error text, never an exception."""
+    from fractoscope.io import read_sem
+
+    t0 = time.monotonic()
+    out = LoadedImage()
+    path = Path(job.path)
+    try:
+        out.sem = read_sem(path, crop_databar=job.crop_databar)
+        prepare = getattr(analyzer, "prepare", None)
+        if prepare is not None:
+            out.prepared = prepare(out.sem)
+    except Exception as exc:  # noqa: BLE001 - every bad file becomes a row
+        out.sem = out.prepared = None
+        out.error = error_text(exc, path)
+    out.seconds = time.monotonic() - t0
+    return out
+
+
+def analyse_image(
+    job: ImageJob,
+    loaded: LoadedImage,
+    analyzer: AnalyzerLike,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ImageOutcome:
+    """Model, CAMs and output files of one read image. Never raises for a bad image."""
+    path = Path(job.path)
+    t0 = time.monotonic()
+    record = BatchRecord(
+        path=job.path,
+        name=path.name,
+        status=STATUS_FAILED,
+        key=job.key,
+        content_sha256=job.content_sha256,
+        model_sha256=job.model_sha256,
+    )
+    outcome = ImageOutcome(job.index, record)
+    if loaded.error:
+        record.error = loaded.error
+    else:
+        try:
+            extra = {"prepared": loaded.prepared} if loaded.prepared is not None else {}
+            pred = analyzer.analyze(
+                loaded.sem, progress=progress, cancel=cancel, with_cams=True, **extra
+            )
+            outcome.files = _fill_record(record, job, loaded.sem, pred)
+        except AnalysisCancelled:
+            outcome.cancelled = True
+        except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+            record.status = STATUS_FAILED
+            record.error = error_text(exc, path)
+    record.seconds = round(time.monotonic() - t0 + loaded.seconds, 3)
+    record.finished_at = now_iso()
+    return outcome
+
+
+def run_job(job: ImageJob, analyzer: AnalyzerLike) -> ImageOutcome:
+    """Read and analyse one image in one call (a Dask task)."""
+    return analyse_image(job, read_image(job, analyzer), analyzer)
+
+
+def _fill_record(
+    record: BatchRecord, job: ImageJob, sem: SemImage, pred: Prediction
+) -> dict[str, bytes]:
+    """Fill ``record`` from ``pred``; return the stored prediction, overlays and thumbnail."""
+    pred.path = job.path
+    key = job.key
+    item_rel = f"items/{key}.npz"
+    grey, o1, o2 = overlays_for(pred, sem.image, max_side=OVERLAY_MAX_SIDE)
+    stem = f"{safe_stem(Path(job.path))}-{key[:8]}"
+    ov1, ov2, thumb = (
+        f"overlays/{stem}-level1.png",
+        f"overlays/{stem}-level2.png",
+        f"thumbs/{key}.png",
+    )
+    files = {
+        item_rel: prediction_npz_bytes(pred),
+        ov1: png_bytes(o1),
+        ov2: png_bytes(o2),
+        thumb: png_bytes(shrink(grey, THUMB_MAX_SIDE)),
+    }
+    details = pred.to_json_dict()
+    details["image"] = {
+        "shape": list(sem.shape),
+        "raw_shape": list(sem.raw_shape),
+        "databar_rows": sem.databar_rows,
+        "databar_source": sem.databar_source,
+        "calibration": sem.calibration.to_dict(),
+        "instrument": sem.instrument.to_dict(),
+        "notes": list(sem.notes),
+    }
+    l1 = pred.level1
+    # A level-1-only (adapted) model has no trained level 2: the row leaves it empty.
+    l2 = pred.level2 if getattr(pred, "has_level2", True) else None
+    record.status = STATUS_OK
+    record.level1, record.p_level1 = l1.label, round(l1.probability, 6)
+    if l2 is not None:
+        record.level2, record.p_level2 = l2.label, round(l2.probability, 6)
+    record.margin = round(pred.margin, 6)
+    conf = getattr(pred, "confidence", None)
+    if conf is not None:
+        record.uncertain = bool(conf.uncertain)
+        record.uncertain_reason = str(conf.reason)
+    record.pixel_size_m = pred.pixel_size_m
+    record.calibration_source = pred.calibration_source
+    record.overlay_level1, record.overlay_level2, record.thumbnail = ov1, ov2, thumb
+    record.item = item_rel
+    record.details = details
+    return files
