@@ -1,0 +1,378 @@
+"""``adapt``: new heads for a lab's own labelled images on the frozen features of a base model.
+
+Steps: scan ``DATA/level1[/level2]/*``; pooled features of every tile of every image (cached,
+the same tiling/normalisation as ``predict``); level-1 head = multinomial logistic regression
+over mechanisms; level-2 head = one multinomial per mechanism over its children (so level 2 stays
+conditional on level 1); the regularisation of each chosen by cross-validation over images; write
+``NAME.safetensors`` (the base network with the new heads) and its model card.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fractoscope.adapt.dataset import (
+    MIN_IMAGES_PER_CLASS,
+    RECOMMENDED_IMAGES_PER_CLASS,
+    LabelledFolder,
+    scan_folder,
+)
+from fractoscope.adapt.features import (
+    FeatureCache,
+    ImageFeatures,
+    extract_features,
+    features_sha256,
+)
+from fractoscope.adapt.heads import (
+    C_GRID,
+    CVResult,
+    ImageSample,
+    LinearHead,
+    aggregate,
+    fit_head,
+    n_splits_for,
+    select_C,
+    tile_probabilities,
+)
+from fractoscope.errors import AnalysisCancelled, FractoscopeError
+from fractoscope.model.taxonomy import Taxonomy
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+# Share of the progress bar for feature extraction (it dominates the first run).
+_FEATURE_SHARE = 0.85
+ADAPT_METHOD = (
+    "frozen base features; per-level multinomial L2 logistic regression on tile-pooled features "
+    "(level 2 per mechanism over its children), C by stratified K-fold CV over images"
+)
+
+
+@dataclass
+class AdaptResult:
+    weights: Path
+    card: dict
+    taxonomy: Taxonomy
+    has_level2: bool
+    counts: dict[str, dict[str, int]]  # usable images per class
+    cv_level1: CVResult
+    cv_level2: CVResult | None
+    warnings: list[str] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    computed: int = 0  # images whose features were computed in this run
+    cached: int = 0  # images whose features came from the cache
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _progress_slice(progress: ProgressFn | None, lo: float, hi: float) -> ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda f, msg: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), msg)
+
+
+def _samples(items: list[tuple[ImageFeatures, int]], sl: slice) -> list[ImageSample]:
+    return [ImageSample(f.tile_features[:, sl], f.tile_weights, lab) for f, lab in items]
+
+
+def class_warnings(counts: dict[str, dict[str, int]], has_level2: bool) -> list[str]:
+    """One line per class with too few usable images."""
+    out = []
+    for l1, kids in counts.items():
+        n1 = sum(kids.values())
+        if n1 < MIN_IMAGES_PER_CLASS:
+            out.append(
+                f"{l1}: only {n1} image{'s' if n1 != 1 else ''}; at least {MIN_IMAGES_PER_CLASS} per class "
+                f"are needed for a usable head ({RECOMMENDED_IMAGES_PER_CLASS}+ recommended)"
+            )
+        if has_level2 and len(kids) > 1:
+            for l2, n2 in kids.items():
+                if n2 < MIN_IMAGES_PER_CLASS:
+                    out.append(
+                        f"{l1}/{l2}: only {n2} image{'s' if n2 != 1 else ''}; at least "
+                        f"{MIN_IMAGES_PER_CLASS} per class are needed ({RECOMMENDED_IMAGES_PER_CLASS}+ recommended)"
+                    )
+    return out
+
+
+def fit_level2(
+    items: list[tuple[ImageFeatures, int, int]],
+    taxonomy: Taxonomy,
+    d1: int,
+    folds: int,
+    cancel: CancelFn | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict]]:
+    """Per-mechanism heads over its children, stacked into (n_level2, d2) weights and biases.
+
+    ``items`` are (features, level-1 index, level-2 index). Mechanisms with one child keep a
+    constant row (P(child | mechanism) = 1 whatever the row).
+    """
+    l2 = taxonomy.level2
+    d2 = items[0][0].tile_features.shape[1] - d1
+    weight = np.zeros((len(l2), d2))
+    bias = np.zeros(len(l2))
+    info: dict[str, dict] = {}
+    for p, parent in enumerate(taxonomy.level1):
+        kids = [l2.index(c) for c in taxonomy.children(parent)]
+        if len(kids) < 2:
+            continue
+        sub = [(f, kids.index(j)) for f, i, j in items if i == p]
+        head, cv = select_C(_samples(sub, slice(d1, None)), len(kids), folds, list(taxonomy.children(parent)), cancel)
+        weight[kids] = head.weight
+        bias[kids] = head.bias
+        info[parent] = {"C": head.C, "cv_accuracy": cv.accuracy, "cv_folds": cv.folds}
+    return weight, bias, info
+
+
+def hierarchical_cv(
+    items: list[tuple[ImageFeatures, int, int]],
+    taxonomy: Taxonomy,
+    d1: int,
+    C1: float,
+    C2: dict[str, float],
+    folds: int,
+    cancel: CancelFn | None = None,
+) -> CVResult:
+    """Image-level level-2 accuracy of the whole top-down decision, K-fold over images."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels2 = [j for _, _, j in items]
+    k = n_splits_for(labels2, folds)
+    if k < 2:
+        return CVResult(None, None, 0)
+    l2 = taxonomy.level2
+    parent = np.array(taxonomy.parent_index())
+    pred = np.zeros(len(items), int)
+    y = np.array(labels2)
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=0).split(np.arange(len(items)), labels2):
+        if cancel is not None and cancel():
+            raise AnalysisCancelled("cancelled")
+        train = [items[i] for i in tr]
+        h1 = fit_head(_samples([(f, i) for f, i, _ in train], slice(0, d1)), len(taxonomy.level1), C1)
+        heads2: dict[int, tuple[list[int], LinearHead]] = {}
+        for p, name in enumerate(taxonomy.level1):
+            kids = [l2.index(c) for c in taxonomy.children(name)]
+            if len(kids) > 1:
+                sub = [(f, kids.index(j)) for f, i, j in train if i == p]
+                heads2[p] = (kids, fit_head(_samples(sub, slice(d1, None)), len(kids), C2.get(name, 0.1)))
+        for i in te:
+            f = items[i][0]
+            p1 = tile_probabilities(h1, f.tile_features[:, :d1])
+            cond = np.ones((len(f.tile_weights), len(l2)))
+            for _p, (kids, h) in heads2.items():
+                cond[:, kids] = tile_probabilities(h, f.tile_features[:, d1:])
+            joint = aggregate(p1[:, parent] * cond, f.tile_weights)
+            img1 = aggregate(p1, f.tile_weights)
+            best1 = int(np.argmax(img1))
+            kids = np.flatnonzero(parent == best1)
+            pred[i] = int(kids[np.argmax(joint[kids])])
+    recall = {l2[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}
+    bal = float(np.mean(list(recall.values())))
+    return CVResult(float((pred == y).mean()), bal, k, recall)
+
+
+def build_model(base, taxonomy: Taxonomy, head1: LinearHead, w2: np.ndarray, b2: np.ndarray):
+    """The base network with its two heads replaced (sized for ``taxonomy``)."""
+    import torch
+
+    from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
+
+    d = base.model.cfg.to_dict()
+    d.update(n_level1=len(taxonomy.level1), n_level2=len(taxonomy.level2),
+             parent_index=list(taxonomy.parent_index()))
+    model = HFFNet2d(HFFNetConfig.from_dict(d))
+    state = {k: v for k, v in base.model.state_dict().items() if not k.startswith(("head_level1.", "head_level2."))}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("head_level1.", "head_level2.")) for k in missing):
+        raise FractoscopeError("the base model's layers do not fit the adapted network (unexpected checkpoint)")
+    with torch.no_grad():
+        model.head_level1.weight.copy_(torch.from_numpy(head1.weight).float())
+        model.head_level1.bias.copy_(torch.from_numpy(head1.bias).float())
+        model.head_level2.weight.copy_(torch.from_numpy(w2).float())
+        model.head_level2.bias.copy_(torch.from_numpy(b2).float())
+    return model.eval()
+
+
+def _cv_dict(cv: CVResult | None) -> dict | None:
+    if cv is None:
+        return None
+    return {
+        "accuracy": cv.accuracy,
+        "balanced_accuracy": cv.balanced_accuracy,
+        "folds": cv.folds,
+        "per_class_recall": cv.per_class_recall,
+        "note": "image-level, tile probabilities aggregated like predict; the regularisation was "
+        "chosen on the same folds, so this is slightly optimistic" if cv.folds else
+        "not measured: a class has fewer than 2 images",
+    }
+
+
+def adapt_model(
+    data_dir: str | Path,
+    out: str | Path,
+    base_model: str | Path | None = None,
+    folds: int = 5,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    command: str | None = None,
+    analyzer=None,
+) -> AdaptResult:
+    """Adapt ``base_model`` (default: bundled) to the labelled images in ``data_dir``.
+
+    Writes ``out``.safetensors + ``out``.json and returns what was done. Raises FractoscopeError
+    with one line for unusable input, AnalysisCancelled when ``cancel()`` turns true.
+    """
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.hashing import sha256_file
+    from fractoscope.model.checkpoint import save_checkpoint
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.suffix == ".safetensors":
+        out = out.with_suffix("")
+    weights = out.with_suffix(".safetensors")
+    if folds < 2:
+        raise FractoscopeError("--folds must be at least 2")
+    folder: LabelledFolder = scan_folder(data_dir)
+    tax = folder.taxonomy
+    if analyzer is None:
+        if progress:
+            progress(0.0, "loading the base model")
+        analyzer = Analyzer(base_model, device=device)
+    base = analyzer._loaded  # noqa: SLF001 - the weights to copy; Analyzer owns the loaded model
+    base_info = analyzer.model_info
+    if weights.is_file() and sha256_file(weights) == base_info.sha256:
+        raise FractoscopeError(f"{weights}: is the base model itself; choose another --out name")
+    cfg = analyzer.model.cfg
+    d1 = cfg.fused_dim
+    feat_sha = features_sha256(base_info)
+    cache = FeatureCache(cache_dir, feat_sha)
+    t1 = time.perf_counter()
+    ext = extract_features(
+        [f.path for f in folder.files], analyzer, cache, _progress_slice(progress, 0.0, _FEATURE_SHARE), cancel
+    )
+    t2 = time.perf_counter()
+    usable = [f for f in folder.files if f.path in ext.features]
+    if not usable:
+        raise FractoscopeError(f"{folder.root}: none of the {len(folder.files)} images could be used")
+    counts: dict[str, dict[str, int]] = {c: {} for c in tax.level1}
+    for f in usable:
+        key = f.level2 if f.level2 is not None else ""
+        counts[f.level1][key] = counts[f.level1].get(key, 0) + 1
+    empty = [c for c, k in counts.items() if not k]
+    if empty:
+        raise FractoscopeError(f"no usable image left for {', '.join(empty)} (all its files failed to read)")
+    warn = class_warnings(counts, folder.has_level2)
+
+    if progress:
+        progress(_FEATURE_SHARE, "fitting the level-1 head")
+    l1, l2 = tax.level1, tax.level2
+    items = [
+        (ext.features[f.path], l1.index(f.level1), l2.index(f.level2) if f.level2 else l1.index(f.level1))
+        for f in usable
+    ]
+    head1, cv1 = select_C(
+        _samples([(f, i) for f, i, _ in items], slice(0, d1)), len(l1), folds, l1, cancel,
+        _progress_slice(progress, _FEATURE_SHARE, 0.93),
+    )
+    cv2 = None
+    lvl2_info: dict[str, dict] = {}
+    if folder.has_level2:
+        if progress:
+            progress(0.93, "fitting the level-2 head")
+        w2, b2, lvl2_info = fit_level2(items, tax, d1, folds, cancel)
+        if progress:
+            progress(0.96, "cross-validating the hierarchy")
+        cv2 = hierarchical_cv(items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, cancel)
+    else:
+        # One placeholder child per mechanism: any constant row gives P(child | mechanism) = 1.
+        w2 = np.zeros((len(l2), cfg.fine_dim))
+        b2 = np.zeros(len(l2))
+    if cancel is not None and cancel():
+        raise AnalysisCancelled("cancelled")
+    if progress:
+        progress(0.98, "writing the model")
+    model = build_model(base, tax, head1, w2, b2)
+    t3 = time.perf_counter()
+    base_card = base_info.card
+    training = {
+        "method": "adapt",
+        "data_dir": str(folder.root),
+        "images": len(usable),
+        "skipped": len(ext.failed),
+    }
+    rng = base_card.get("training", {}).get("pixel_size_range_m")
+    if rng:
+        training["pixel_size_range_m"] = rng  # same resampling as the base: its features, its scales
+    adaptation = {
+        "method": ADAPT_METHOD,
+        "base_model": {"name": base_info.name, "sha256": base_info.sha256},
+        # The backbone that computes this model's features (the base's own, or its base's).
+        "features_sha256": feat_sha,
+        "level2_trained": folder.has_level2,
+        "counts": counts,
+        "images": [
+            {"sha256": ext.features[f.path].file_sha256, "level1": f.level1, "level2": f.level2}
+            for f in usable
+        ],
+        "regularisation": {"level1_C": head1.C, "level2": lvl2_info, "grid": list(C_GRID)},
+        "cross_validation": {"level1": _cv_dict(cv1), "level2": _cv_dict(cv2)},
+        "warnings": warn,
+        "command": command,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    card_extra = {
+        "training": training,
+        "adaptation": adaptation,
+        # Read by the analysis: False = the level-2 head is a placeholder ("not trained").
+        "level2_trained": folder.has_level2,
+        "metrics": {
+            "cross_validated": {
+                "level1_accuracy": cv1.accuracy,
+                "level1_balanced_accuracy": cv1.balanced_accuracy,
+                "level2_accuracy": cv2.accuracy if cv2 else None,
+                "folds": cv1.folds,
+                "n_images": len(usable),
+            }
+        },
+        "intended_use": base_card.get(
+            "intended_use",
+            "Decision support for SEM fractography; every result must be confirmed by a qualified failure analyst.",
+        ),
+        "limitations": "Heads fitted on a small labelled set of one laboratory's images on top of "
+        f"the frozen features of {base_info.name}; judge it on images it was not fitted on.",
+    }
+    card = save_checkpoint(model, tax, weights, card_extra)
+    t4 = time.perf_counter()
+    if progress:
+        progress(1.0, "done")
+    return AdaptResult(
+        weights=weights,
+        card=card,
+        taxonomy=tax,
+        has_level2=folder.has_level2,
+        counts=counts,
+        cv_level1=cv1,
+        cv_level2=cv2,
+        warnings=warn,
+        failed=ext.failed,
+        computed=ext.computed,
+        cached=ext.cached,
+        seconds={
+            "load_model": t1 - t0,
+            "features": t2 - t1,
+            "fit": t3 - t2,
+            "write": t4 - t3,
+            "total": t4 - t0,
+        },
+    )
+
+
+__all__ = ["ADAPT_METHOD", "AdaptResult", "adapt_model", "build_model", "class_warnings"]

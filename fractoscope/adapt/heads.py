@@ -1,0 +1,201 @@
+"""New linear heads on frozen pooled features: regularised multinomial logistic regression.
+
+Training samples are tiles (the unit the network classifies); every image carries the same total
+weight whatever its size, and every class the same total weight whatever its count, so a few big
+images of one class do not drown the others. The L2 strength ``C`` is chosen by stratified K-fold
+cross-validation over *images*: the tiles of one image are always on the same side of a split.
+Accuracy is measured per image after aggregating tile probabilities with the tile weights, the
+way ``Analyzer`` does, and decoded top-down (level 2 = best child of the predicted level 1).
+
+Features are standardised for the fit, and the scaling is folded back into the weights, so each
+head stays one linear map ``W x + b`` of the raw pooled features: the model's exact Grad-CAM
+(``W_c . A / hw``) remains valid. Level 2 is fitted per mechanism, over its children only; the
+rows are stacked into the level-2 head so the network's within-group softmax is P(l2 | l1).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fractoscope.errors import AnalysisCancelled
+
+C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+DEFAULT_C = 0.1  # used when a class has too few images to cross-validate
+MAX_TILES_PER_IMAGE = 48  # enough to describe an image; keeps fits fast on 1-2 Mpx images
+MAX_ITER = 500
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class ImageSample:
+    """What the fit needs from one labelled image."""
+
+    tile_features: np.ndarray  # (n, d) raw pooled features of one level
+    tile_weights: np.ndarray  # (n,) Analyzer vote weights
+    label: int
+
+
+@dataclass
+class LinearHead:
+    weight: np.ndarray  # (n_classes, d) on raw features
+    bias: np.ndarray  # (n_classes,)
+    C: float
+
+
+@dataclass
+class CVResult:
+    accuracy: float | None  # image-level, None when not enough images to cross-validate
+    balanced_accuracy: float | None
+    folds: int
+    per_class_recall: dict[str, float] = field(default_factory=dict)
+    C_scores: dict[float, float] = field(default_factory=dict)  # C -> mean balanced accuracy
+
+
+def _fit_tiles(samples: list[ImageSample], n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack at most MAX_TILES_PER_IMAGE voting tiles per image with balanced sample weights."""
+    counts = np.bincount([s.label for s in samples], minlength=n_classes).astype(float)
+    xs, ys, ws = [], [], []
+    for s in samples:
+        idx = np.flatnonzero(s.tile_weights > 0)
+        if len(idx) == 0:
+            continue
+        if len(idx) > MAX_TILES_PER_IMAGE:  # evenly spread over the image, deterministic
+            idx = idx[np.linspace(0, len(idx) - 1, MAX_TILES_PER_IMAGE).round().astype(int)]
+        w = s.tile_weights[idx].astype(float)
+        w = w / w.sum() / counts[s.label]  # each image 1/n_c of its class, each class equal
+        xs.append(s.tile_features[idx])
+        ys.append(np.full(len(idx), s.label))
+        ws.append(w)
+    x = np.concatenate(xs).astype(np.float64)
+    w = np.concatenate(ws)
+    return x, np.concatenate(ys), w * (len(w) / w.sum())  # mean weight 1: C means what it says
+
+
+def fit_head(samples: list[ImageSample], n_classes: int, C: float) -> LinearHead:
+    """Multinomial L2 logistic regression; returns weights on the *raw* features, all classes."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, w = _fit_tiles(samples, n_classes)
+    present = np.unique(y)
+    mu = x.mean(0)
+    sd = x.std(0)
+    sd[sd < 1e-6] = 1.0
+    weight = np.zeros((n_classes, x.shape[1]))
+    bias = np.zeros(n_classes)
+    if len(present) < 2:
+        # One class only (e.g. a fold without the other): a constant head predicting it.
+        bias[:] = -30.0
+        bias[present] = 0.0
+        return LinearHead(weight, bias, C)
+    clf = LogisticRegression(C=C, max_iter=MAX_ITER, tol=1e-5)
+    with warnings.catch_warnings():
+        # Non-convergence at max_iter on separable data only means "even sharper"; harmless here.
+        warnings.simplefilter("ignore")
+        clf.fit((x - mu) / sd, y, sample_weight=w)
+    coef = np.asarray(clf.coef_, float)
+    icpt = np.asarray(clf.intercept_, float)
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row; softmax of [-z/2, z/2] = sigmoid(z)
+        coef = np.vstack([-coef / 2, coef / 2])
+        icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
+    wraw = coef / sd  # fold the standardisation into the head
+    braw = icpt - wraw @ mu
+    weight[present] = wraw
+    bias[present] = braw
+    absent = np.setdiff1d(np.arange(n_classes), present)
+    bias[absent] = -30.0  # a class never seen in training is never predicted
+    return LinearHead(weight, bias, C)
+
+
+def tile_probabilities(head: LinearHead, tile_features: np.ndarray) -> np.ndarray:
+    z = tile_features.astype(np.float64) @ head.weight.T + head.bias
+    z -= z.max(1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(1, keepdims=True)
+
+
+def aggregate(p_tiles: np.ndarray, tile_weights: np.ndarray) -> np.ndarray:
+    """Image probabilities: tile-weighted mean, as Analyzer (equal weights if none vote)."""
+    w = tile_weights.astype(np.float64)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    p = (w[:, None] * p_tiles).sum(0) / w.sum()
+    return p / p.sum()
+
+
+def n_splits_for(labels: list[int], folds: int) -> int:
+    """Folds we can afford: every class needs an image in every test fold."""
+    if not labels:
+        return 0
+    smallest = min(np.bincount(labels)[np.unique(labels)])
+    return int(min(folds, smallest))
+
+
+def _splits(labels: list[int], k: int, seed: int = 0):
+    from sklearn.model_selection import StratifiedKFold
+
+    idx = np.arange(len(labels))
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(idx, labels))
+
+
+def _balanced(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    cls = np.unique(y_true)
+    return float(np.mean([(y_pred[y_true == c] == c).mean() for c in cls]))
+
+
+def select_C(
+    samples: list[ImageSample],
+    n_classes: int,
+    folds: int,
+    class_names: list[str],
+    cancel: CancelFn | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[LinearHead, CVResult]:
+    """Cross-validate C over images, refit on all images with the best one."""
+    labels = [s.label for s in samples]
+    k = n_splits_for(labels, folds)
+    if k < 2 or len(set(labels)) < 2:
+        return fit_head(samples, n_classes, DEFAULT_C), CVResult(None, None, 0)
+    splits = _splits(labels, k)
+    y = np.array(labels)
+    scores: dict[float, float] = {}
+    preds: dict[float, np.ndarray] = {}
+    for ci, C in enumerate(C_GRID):
+        pred = np.zeros(len(samples), int)
+        for tr, te in splits:
+            if cancel is not None and cancel():
+                raise AnalysisCancelled("cancelled")
+            head = fit_head([samples[i] for i in tr], n_classes, C)
+            for i in te:
+                s = samples[i]
+                pred[i] = int(np.argmax(aggregate(tile_probabilities(head, s.tile_features), s.tile_weights)))
+        scores[C] = _balanced(y, pred)
+        preds[C] = pred
+        if progress is not None:
+            progress((ci + 1) / len(C_GRID), f"cross-validating C={C:g}")
+    # Best balanced accuracy; on a tie the stronger regularisation (smaller C) is the safer bet.
+    best = max(C_GRID, key=lambda c: (round(scores[c], 9), -c))
+    pred = preds[best]
+    recall = {
+        class_names[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)
+    }
+    cv = CVResult(float((pred == y).mean()), scores[best], k, recall, scores)
+    return fit_head(samples, n_classes, best), cv
+
+
+__all__ = [
+    "C_GRID",
+    "CVResult",
+    "ImageSample",
+    "LinearHead",
+    "aggregate",
+    "fit_head",
+    "n_splits_for",
+    "select_C",
+    "tile_probabilities",
+]
