@@ -20,10 +20,10 @@ def synthetic_test_set(tmp_path_factory):
 
 
 def test_bundled_model_meets_accuracy_floor(synthetic_test_set):
-    from fractoscope.analysis.pipeline import shared_analyzer
+    from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.train.evaluate import evaluate_folder
 
-    ev = evaluate_folder(synthetic_test_set, shared_analyzer())
+    ev = evaluate_folder(synthetic_test_set, Analyzer())
     assert ev.n == 50 and not ev.failed
     assert ev.level1_accuracy >= 0.97, ev.to_json_dict()["confusion_level1"]
     assert ev.level2_accuracy >= 0.92, ev.to_json_dict()["confusion_level2"]

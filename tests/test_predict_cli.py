@@ -23,9 +23,9 @@ def _sample() -> Path:
 
 @pytest.fixture(scope="module")
 def analyzer():
-    from fractoscope.analysis.pipeline import shared_analyzer
+    from fractoscope.analysis.pipeline import Analyzer
 
-    return shared_analyzer()
+    return Analyzer()
 
 
 def test_predict_json_has_documented_keys(capsys, tmp_path):
@@ -37,7 +37,7 @@ def test_predict_json_has_documented_keys(capsys, tmp_path):
     data = json.loads(out.out)
     assert len(data) == 2
     ok, err = data
-    for key in ("path", "level1", "level2", "probabilities", "top3", "pixel_size_m", "calibration_source",
+    for key in ("path", "level1", "level2", "probabilities", "alternatives", "confidence", "has_level2", "pixel_size_m", "calibration_source",
                 "tiles", "device", "model", "timings"):
         assert key in ok, key
     assert set(ok["level1"]) == {"label", "probability"}
@@ -92,11 +92,11 @@ def test_uncalibrated_and_out_of_range_images_are_flagged(analyzer):
 
     sem = read_sem(_sample())
     pred = analyzer.analyze(sem.with_calibration(Calibration.none()), with_cams=False)
-    assert pred.pixel_size_m is None and any("uncalibrated" in w for w in pred.warnings)
+    assert pred.pixel_size_m is None and any("no pixel size" in w for w in pred.warnings)
     lo, _ = analyzer.model_info.pixel_size_range_m
     tiny = sem.with_calibration(Calibration.isotropic(lo / 4, "manual"))
     pred = analyzer.analyze(tiny, with_cams=False)
-    assert any("outside the model's trained range" in w for w in pred.warnings)
+    assert any("higher than any image the model was trained on" in w for w in pred.warnings)
     assert pred.analysis_pixel_size_m == pytest.approx(lo, rel=0.02)
     assert pred.tiles[-1].y1 <= sem.shape[0] and pred.tiles[-1].x1 <= sem.shape[1]
 
@@ -105,7 +105,7 @@ def test_predict_subprocess_human_output():
     r = subprocess.run([sys.executable, "-m", "fractoscope", "predict", str(_sample())],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "level 1:" in r.stdout and "level 2:" in r.stdout
+    assert "mechanism:" in r.stdout and "morphology:" in r.stdout
 
 
 def test_blank_image_is_refused_not_classified(analyzer):

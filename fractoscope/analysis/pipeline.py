@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
+from fractoscope.analysis.confidence import ConfidenceModel
+from fractoscope.analysis.results import Confidence, ModelInfo, Prediction, TilePrediction
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.imaging import (
+    PreparedImage,
     Stitcher,
     extract_tiles,
-    normalize_contrast,
-    resample_to_pixel_size,
+    prepare_image,
     tile_grid,
     tile_weight,
-    to_float_grey,
 )
 from fractoscope.io.sem_image import SemImage
 from fractoscope.model.checkpoint import LoadedModel, load_checkpoint, resolve_device
@@ -32,64 +32,33 @@ CancelFn = Callable[[], bool]
 # Tiles overlap by half: every feature is seen away from a tile border, and the stitched CAM shows
 # no tile-periodic pattern (at a quarter, each tile's centre-weighted CAM left a visible grid).
 DEFAULT_OVERLAP = 0.5
-# Images coarser than the trained range are enlarged at most this much (see prepare_image).
-MAX_UPSAMPLING = 2.0
 # CAMs are stored every CAM_STRIDE analysis pixels: the level-2 map's own resolution.
 CAM_STRIDE = 8
 
 
 @dataclass
-class PreparedImage:
-    """The grey, contrast-normalised image the model sees, and how it maps to the original."""
+class TileOutputs:
+    """Raw network outputs of a batch of tiles (numpy, float32)."""
 
-    image: np.ndarray  # float32 [0, 1] at analysis resolution
-    scale: float  # analysis pixels per original pixel
-    pixel_size_m: float | None  # original pixel size
-    analysis_pixel_size_m: float | None
-    warnings: list[str]
+    logits_level1: np.ndarray  # (N, n1)
+    logits_level2: np.ndarray  # (N, n2)
+    features: np.ndarray  # (N, fused_dim + fine_dim): pooled inputs of head_level1 ++ head_level2
+    cams_level1: np.ndarray | None
+    cams_level2: np.ndarray | None
 
 
-def prepare_image(
-    sem: SemImage, pixel_size_range_m: tuple[float, float] | None = None, clahe: bool = False
-) -> PreparedImage:
-    """Normalise ``sem.image`` for the model; bring its scale into the model's trained range.
+@dataclass
+class ImageOutputs:
+    """Everything the tiles of one prepared image produced, before probabilities are formed."""
 
-    A calibrated image finer or coarser than the range the model was trained on is resampled
-    (anti-aliased) to the nearest end of that range, so features appear at sizes the model knows.
-    """
-    grey = to_float_grey(sem.image)
-    img = normalize_contrast(grey, clahe=clahe)
-    px = sem.calibration.pixel_size_m
-    warnings: list[str] = []
-    scale = 1.0
-    analysis_px = px
-    if px is not None and pixel_size_range_m is not None:
-        lo, hi = pixel_size_range_m
-        target = min(max(px, lo), hi)
-        # Upsampling adds no detail: beyond 2x it only multiplies the tiles (and the time).
-        target = max(target, px / MAX_UPSAMPLING)
-        if abs(target / px - 1.0) > 0.01:
-            from fractoscope.calibration import format_length
-
-            warnings.append(
-                f"pixel size {format_length(px)} is outside the model's trained range "
-                f"{format_length(lo)}–{format_length(hi)}; analysed resampled to {format_length(target)}"
-                + (
-                    "; features finer than a few pixels are not resolved at this magnification"
-                    if target > hi
-                    else ""
-                )
-            )
-            try:
-                img, scale = resample_to_pixel_size(img, px, target)
-            except ValueError as exc:
-                warnings.append(f"could not resample ({exc}); analysed at the stored scale")
-                scale = 1.0
-            else:
-                analysis_px = px / scale
-    elif px is None:
-        warnings.append("image is uncalibrated: the model uses its 'unknown scale' embedding")
-    return PreparedImage(img.astype(np.float32, copy=False), scale, px, analysis_px, warnings)
+    boxes: list  # TileBox at analysis resolution
+    weights: np.ndarray  # (N,) tile votes (0 = blank / saturated / text)
+    logits_level1: np.ndarray
+    logits_level2: np.ndarray
+    features: np.ndarray  # (N, D)
+    stitched_level1: np.ndarray | None
+    stitched_level2: np.ndarray | None
+    inference_s: float
 
 
 class Analyzer:
@@ -108,9 +77,9 @@ class Analyzer:
         self.overlap = overlap
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        card_in = self._loaded.card.get("input", {}).get("normalisation", {})
-        self._mean = float(card_in.get("mean", 0.5))
-        self._std = float(card_in.get("std", 0.25))
+        self.input_spec = self._loaded.info.input_spec
+        # Temperatures and out-of-distribution statistics from the card (identity without them).
+        self.confidence_model = ConfidenceModel.from_card(self._loaded.info.confidence_card)
 
     # --- model / device ----------------------------------------------------------------------
     @property
@@ -132,27 +101,98 @@ class Analyzer:
             self._device = dev
 
     # --- inference -----------------------------------------------------------------------------
-    def infer_tiles(
-        self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Run (N, S, S) [0,1] tiles; returns P(l1), joint P(l2), CAM1, CAM2 as numpy arrays."""
-        model = self._loaded.model
-        x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None]
-        x = ((x - self._mean) / self._std).to(self._device)
+    def run_tiles(self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True) -> TileOutputs:
+        """Run (N, S, S) [0, 1] tiles through the network; raw logits, pooled features, CAMs."""
+        x = torch.from_numpy(self.input_spec.standardise(tiles))[:, None].to(self._device)
         nm = float("nan") if pixel_size_m is None else pixel_size_m * 1e9
         scale = torch.full((x.shape[0],), nm, device=self._device)
         with torch.inference_mode():
-            out = model(x, scale, with_cams=with_cams)
-        p1 = out.log_p_level1.exp().float().cpu().numpy()
-        p2 = out.log_p_level2.exp().float().cpu().numpy()
-        c1 = out.cam_level1.float().cpu().numpy() if with_cams else None
-        c2 = out.cam_level2.float().cpu().numpy() if with_cams else None
-        return p1, p2, c1, c2
+            out = self._loaded.model(x, scale, with_cams=with_cams)
+            feats = torch.cat([out.features_level1.mean((2, 3)), out.features_level2.mean((2, 3))], 1)
+        return TileOutputs(
+            out.logits_level1.float().cpu().numpy(),
+            out.logits_level2.float().cpu().numpy(),
+            feats.float().cpu().numpy(),
+            out.cam_level1.float().cpu().numpy() if with_cams else None,
+            out.cam_level2.float().cpu().numpy() if with_cams else None,
+        )
+
+    def infer_tiles(
+        self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Run (N, S, S) [0,1] tiles; returns calibrated P(l1), joint P(l2), CAM1, CAM2."""
+        o = self.run_tiles(tiles, pixel_size_m, with_cams)
+        p1, p2 = self.confidence_model.probabilities(o.logits_level1, o.logits_level2, self.model_info.taxonomy)
+        return p1, p2, o.cams_level1, o.cams_level2
 
     def prepare(self, sem: SemImage) -> PreparedImage:
         """The normalise/resample step alone (thread-safe): lets a batch prepare the next image
         while the model works on the current one."""
-        return prepare_image(sem, self._loaded.info.pixel_size_range_m)
+        return prepare_image(sem, self._loaded.info.pixel_size_range_m, spec=self.input_spec)
+
+    def minimum_side(self, prep: PreparedImage) -> int:
+        """Smallest side (original pixels) that still gives one full tile at this image's scale."""
+        return int(math.ceil(self.input_spec.tile_size / max(prep.scale, 1e-9) - 1e-6))
+
+    def check_size(self, sem: SemImage, prep: PreparedImage) -> None:
+        """Refuse an image that does not hold one full tile of real pixels at analysis scale."""
+        size = self.input_spec.tile_size
+        if min(prep.image.shape[:2]) < size:
+            rows, cols = sem.shape[:2]
+            n = self.minimum_side(prep)
+            raise FractoscopeError(f"too small to classify: {cols} × {rows} px, needs at least {n} × {n}")
+
+    def image_outputs(
+        self,
+        prep: PreparedImage,
+        with_cams: bool = False,
+        report: Callable[[float, str], None] | None = None,
+    ) -> ImageOutputs:
+        """Tile a prepared image and run every tile (raw outputs; used by analysis and by the
+        confidence fit, which needs the logits before any temperature)."""
+        img = prep.image
+        size = self.input_spec.tile_size
+        n1, n2 = len(self.model_info.taxonomy.level1), len(self.model_info.taxonomy.level2)
+        boxes = tile_grid(img.shape, size, self.overlap)
+        n = len(boxes)
+        weights = np.zeros(n, np.float32)
+        l1 = np.zeros((n, n1), np.float32)
+        l2 = np.zeros((n, n2), np.float32)
+        feats: np.ndarray | None = None
+        st1 = st2 = None
+        if with_cams:
+            st1 = Stitcher(img.shape, n1, size, stride=CAM_STRIDE)
+            st2 = Stitcher(img.shape, n2, size, stride=CAM_STRIDE)
+        if report:
+            report(0.02, f"{n} tiles")
+        t_infer = 0.0
+        for start in range(0, n, self.batch_size):
+            chunk = boxes[start : start + self.batch_size]
+            tiles = extract_tiles(img, chunk, size)
+            w = np.array([tile_weight(t) for t in tiles], np.float32)
+            ti = time.perf_counter()
+            o = self.run_tiles(tiles, prep.analysis_pixel_size_m, with_cams)
+            t_infer += time.perf_counter() - ti
+            if feats is None:
+                feats = np.zeros((n, o.features.shape[1]), np.float32)
+            sl = slice(start, start + len(chunk))
+            l1[sl], l2[sl], feats[sl], weights[sl] = o.logits_level1, o.logits_level2, o.features, w
+            if with_cams:
+                for k, box in enumerate(chunk):
+                    st1.add(box, o.cams_level1[k], float(w[k]))
+                    st2.add(box, o.cams_level2[k], float(w[k]))
+            if report:
+                report(0.02 + 0.93 * (start + len(chunk)) / n, f"tile {start + len(chunk)}/{n}")
+        return ImageOutputs(
+            boxes,
+            weights,
+            l1,
+            l2,
+            feats,
+            st1.result() if with_cams else None,
+            st2.result() if with_cams else None,
+            t_infer,
+        )
 
     def analyze(
         self,
@@ -162,7 +202,8 @@ class Analyzer:
         with_cams: bool = True,
         prepared: PreparedImage | None = None,
     ) -> Prediction:
-        """Analyse one image. Raises AnalysisCancelled when ``cancel()`` turns true.
+        """Analyse one image. Raises AnalysisCancelled when ``cancel()`` turns true, and
+        FractoscopeError for an image too small or with nothing to classify.
 
         ``prepared`` is ``self.prepare(sem)`` when the caller has already computed it.
         """
@@ -180,7 +221,6 @@ class Analyzer:
         t0 = time.perf_counter()
         info = self._loaded.info
         tax = info.taxonomy
-        size = info.input_size
 
         def report(frac: float, msg: str) -> None:
             if progress is not None:
@@ -190,35 +230,10 @@ class Analyzer:
 
         report(0.0, "normalising")
         prep = prepared if prepared is not None else self.prepare(sem)
-        img = prep.image
+        self.check_size(sem, prep)
         t_prep = time.perf_counter()
-        boxes = tile_grid(img.shape, size, self.overlap)
-        n = len(boxes)
-        p1 = np.zeros((n, len(tax.level1)), np.float32)
-        p2 = np.zeros((n, len(tax.level2)), np.float32)
-        weights = np.zeros(n, np.float32)
-        st1 = st2 = None
-        if with_cams:
-            st1 = Stitcher(img.shape, len(tax.level1), size, stride=CAM_STRIDE)
-            st2 = Stitcher(img.shape, len(tax.level2), size, stride=CAM_STRIDE)
-        report(0.02, f"{n} tiles")
-        t_infer = 0.0
-        for start in range(0, n, self.batch_size):
-            chunk = boxes[start : start + self.batch_size]
-            tiles = extract_tiles(img, chunk, size)
-            w = np.array([tile_weight(t) for t in tiles], np.float32)
-            ti = time.perf_counter()
-            a, b, c1, c2 = self.infer_tiles(tiles, prep.analysis_pixel_size_m, with_cams)
-            t_infer += time.perf_counter() - ti
-            sl = slice(start, start + len(chunk))
-            p1[sl], p2[sl], weights[sl] = a, b, w
-            if with_cams:
-                for k, box in enumerate(chunk):
-                    st1.add(box, c1[k], float(w[k]))
-                    st2.add(box, c2[k], float(w[k]))
-            report(0.02 + 0.93 * (start + len(chunk)) / n, f"tile {start + len(chunk)}/{n}")
-
-        warnings = list(prep.warnings)
+        out = self.image_outputs(prep, with_cams, report)
+        weights = out.weights
         vote = weights.astype(np.float64)
         if vote.sum() <= 0:
             # A blank, saturated or text-only frame has nothing to classify: say so rather than
@@ -228,10 +243,14 @@ class Analyzer:
                 "nothing to classify"
             )
         vote /= vote.sum()
+        cm = self.confidence_model
+        p1, p2 = cm.probabilities(out.logits_level1, out.logits_level2, tax)
         img_p1 = (vote[:, None] * p1).sum(0)
         img_p2 = (vote[:, None] * p2).sum(0)
         img_p1 /= img_p1.sum()
         img_p2 /= img_p2.sum()
+        features = (vote[:, None] * out.features).sum(0).astype(np.float32)
+        confidence: Confidence = cm.assess(img_p1, features, out.features, weights)
 
         inv = 1.0 / prep.scale
         rows, cols = sem.shape
@@ -245,17 +264,15 @@ class Analyzer:
                 p_level1=p1[i],
                 p_level2=p2[i],
             )
-            for i, bx in enumerate(boxes)
+            for i, bx in enumerate(out.boxes)
         ]
-        cams1 = st1.result() if with_cams else None
-        cams2 = st2.result() if with_cams else None
         pred = Prediction(
             taxonomy=tax,
             p_level1=img_p1.astype(np.float32),
             p_level2=img_p2.astype(np.float32),
             tiles=tiles_out,
-            cams_level1=cams1,
-            cams_level2=cams2,
+            cams_level1=out.stitched_level1,
+            cams_level2=out.stitched_level2,
             cam_stride=CAM_STRIDE * inv,
             image_shape=(rows, cols),
             model=info,
@@ -264,34 +281,19 @@ class Analyzer:
             calibration_source=sem.calibration.source,
             analysis_pixel_size_m=prep.analysis_pixel_size_m,
             path=str(sem.path) if sem.path else None,
-            warnings=warnings,
+            warnings=list(prep.warnings),
+            features=features,
+            tile_features=out.features,
+            confidence=confidence,
         )
-        if pred.margin < 0.2:
-            warnings.append(
-                f"uncertain: {tax.display_name(pred.level1.label)} leads the runner-up by only "
-                f"{pred.margin:.0%}"
-            )
         t_end = time.perf_counter()
         pred.timings = {
             "prepare_s": t_prep - t0,
-            "inference_s": t_infer,
+            "inference_s": out.inference_s,
             "total_s": t_end - t0,
         }
         report(1.0, "done")
         return pred
 
 
-_SHARED: dict[tuple[str, str], Analyzer] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_analyzer(model_path: str | Path | None = None, device: str = "auto") -> Analyzer:
-    """One Analyzer per (model, device) in this process: the model is loaded once."""
-    key = (str(model_path or ""), device)
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            _SHARED[key] = Analyzer(model_path, device)
-        return _SHARED[key]
-
-
-__all__ = ["Analyzer", "PreparedImage", "prepare_image", "shared_analyzer"]
+__all__ = ["Analyzer", "ImageOutputs", "PreparedImage", "TileOutputs", "prepare_image"]

@@ -2,11 +2,70 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fractoscope.model.info import ModelInfo
 from fractoscope.model.taxonomy import Taxonomy
+
+# Without a fitted confidence block, a prediction is uncertain when the two most likely
+# mechanisms are this close (the rule used before calibration existed).
+MARGIN_RULE = 0.2
+
+
+def top_down_indices(p_level1: np.ndarray, p_level2: np.ndarray, taxonomy: Taxonomy) -> tuple[int, int]:
+    """The decoding rule: the most probable mechanism, then its most probable morphology.
+
+    Used for the image and for every tile, so a tile's morphology always belongs to its mechanism.
+    """
+    i1 = int(np.argmax(p_level1))
+    kids = taxonomy.children_indices(i1)
+    i2 = kids[int(np.argmax(np.asarray(p_level2)[kids]))]
+    return i1, i2
+
+
+@dataclass
+class Confidence:
+    """How far to trust a prediction (see ``fractoscope.analysis.confidence``).
+
+    ``calibrated``: temperature-calibrated probability of the headline mechanism; ``ood_score``:
+    how unlike the training images the image's features are (higher = less alike; NaN when the
+    model has no fitted statistics); ``uncertain`` with ``reason`` in plain words ("" when not).
+    """
+
+    calibrated: float
+    ood_score: float
+    uncertain: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        s = float(self.ood_score)
+        return {
+            "calibrated": round(float(self.calibrated), 6),
+            "ood_score": round(s, 4) if math.isfinite(s) else None,
+            "uncertain": bool(self.uncertain),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Confidence:
+        s = d.get("ood_score")
+        return cls(
+            calibrated=float(d["calibrated"]),
+            ood_score=float("nan") if s is None else float(s),
+            uncertain=bool(d["uncertain"]),
+            reason=str(d.get("reason") or ""),
+        )
+
+    @classmethod
+    def from_margin(cls, p_level1: np.ndarray) -> Confidence:
+        """For a model without a fitted confidence block: raw probability, margin rule only."""
+        s = np.sort(np.asarray(p_level1, dtype=np.float64))[::-1]
+        margin = float(s[0] - (s[1] if len(s) > 1 else 0.0))
+        low = margin < MARGIN_RULE
+        return cls(float(s[0]), float("nan"), low, "low confidence" if low else "")
 
 
 @dataclass(frozen=True)
@@ -30,8 +89,12 @@ class TilePrediction:
     p_level1: np.ndarray  # (n_level1,)
     p_level2: np.ndarray  # (n_level2,) joint P(l2) = P(l1) * P(l2 | l1)
 
+    def indices(self, taxonomy: Taxonomy) -> tuple[int, int]:
+        """(level-1, level-2) indices by the top-down rule: level 2 is a child of level 1."""
+        return top_down_indices(self.p_level1, self.p_level2, taxonomy)
+
     def to_dict(self, taxonomy: Taxonomy) -> dict:
-        i1, i2 = int(np.argmax(self.p_level1)), int(np.argmax(self.p_level2))
+        i1, i2 = self.indices(taxonomy)
         return {
             "box": [self.y0, self.x0, self.y1, self.x1],
             "weight": round(float(self.weight), 4),
@@ -42,14 +105,27 @@ class TilePrediction:
         }
 
 
-@dataclass
-class ModelInfo:
-    name: str
-    sha256: str
-    taxonomy: Taxonomy
-    input_size: int
-    pixel_size_range_m: tuple[float, float] | None = None
-    card: dict = field(default_factory=dict)
+@dataclass(frozen=True)
+class Alternative:
+    """One entry of the ranked list that explains a prediction (see ``Prediction.ranked``).
+
+    ``level2`` is None for a mechanism entry, whose ``probability`` is P(mechanism) and whose
+    ``best_level2`` is its own most likely morphology; a morphology entry's probability is
+    P(mechanism and morphology).
+    """
+
+    level1: str
+    level2: str | None
+    probability: float
+    best_level2: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "level1": self.level1,
+            "level2": self.level2,
+            "probability": round(float(self.probability), 6),
+            "best_level2": self.best_level2,
+        }
 
 
 @dataclass
@@ -77,23 +153,61 @@ class Prediction:
     path: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Pooled head inputs: [level-1 (fused_dim) ++ level-2 (fine_dim)], tile-weighted mean over the
+    # image, and one row per tile. None for predictions reopened from storage.
+    features: np.ndarray | None = None
+    tile_features: np.ndarray | None = None
+    confidence: Confidence | None = None
+
+    def __post_init__(self) -> None:
+        if self.confidence is None:
+            self.confidence = Confidence.from_margin(self.p_level1)
+
+    @property
+    def has_level2(self) -> bool:
+        """False when the model's level-2 head was not trained: no morphology is given."""
+        return self.model.has_level2
 
     # --- hierarchical labels -------------------------------------------------------------
     @property
     def level1(self) -> ClassProb:
-        i = int(np.argmax(self.p_level1))
+        i, _ = top_down_indices(self.p_level1, self.p_level2, self.taxonomy)
         return ClassProb(self.taxonomy.level1[i], float(self.p_level1[i]))
 
     @property
     def level2(self) -> ClassProb:
-        """The most probable child of the predicted level-1 class (never an orphan)."""
-        parent = self.level1.label
-        l2 = self.taxonomy.level2
-        best = max(
-            (j for j, lab in enumerate(l2) if self.taxonomy.parent_of(lab) == parent),
-            key=lambda j: self.p_level2[j],
-        )
-        return ClassProb(l2[best], float(self.p_level2[best]))
+        """The most probable child of the predicted level-1 class (never an orphan).
+
+        Its probability is the joint P(mechanism and morphology). Meaningless when
+        ``has_level2`` is False (the JSON then says ``null``).
+        """
+        _, j = top_down_indices(self.p_level1, self.p_level2, self.taxonomy)
+        return ClassProb(self.taxonomy.level2[j], float(self.p_level2[j]))
+
+    def ranked(self, k: int | None = None) -> list[Alternative]:
+        """The headline first, then the alternatives, by the top-down rule.
+
+        Entry 0 is the headline (mechanism, with its best morphology as ``level2``). Then, by
+        decreasing probability: the other mechanisms (each with its own best morphology) and the
+        other morphologies of the headline mechanism. ``k`` limits the alternatives (not counting
+        the headline). Without a trained level 2 only mechanisms are listed.
+        """
+        t = self.taxonomy
+        i1, j = top_down_indices(self.p_level1, self.p_level2, t)
+        head = Alternative(t.level1[i1], t.level2[j] if self.has_level2 else None, float(self.p_level1[i1]))
+        alts: list[Alternative] = []
+        for i, lab in enumerate(t.level1):
+            if i == i1:
+                continue
+            kids = t.children_indices(i)
+            best = kids[int(np.argmax(self.p_level2[kids]))]
+            alts.append(Alternative(lab, None, float(self.p_level1[i]), t.level2[best] if self.has_level2 else None))
+        if self.has_level2:
+            for jj in t.children_indices(i1):
+                if jj != j:
+                    alts.append(Alternative(t.level1[i1], t.level2[jj], float(self.p_level2[jj])))
+        alts.sort(key=lambda a: -a.probability)
+        return [head] + (alts if k is None else alts[:k])
 
     @property
     def probabilities(self) -> dict[str, dict[str, float]]:
@@ -104,7 +218,11 @@ class Prediction:
         }
 
     def top(self, k: int = 3) -> list[tuple[str, str, float]]:
-        """Top-k (level1, level2, joint probability) paths."""
+        """Top-k (level1, level2, joint probability) paths, ranked by joint probability alone.
+
+        Not the decoding rule (a morphology of another mechanism can outrank the headline's):
+        for what to show a user, use :meth:`ranked` / ``fractoscope.analysis.wording``.
+        """
         t = self.taxonomy
         order = np.argsort(-self.p_level2)[:k]
         return [(t.parent_of(t.level2[j]), t.level2[j], float(self.p_level2[j])) for j in order]
@@ -145,10 +263,9 @@ class Prediction:
         for t in self.tiles:
             if t.weight <= 0:
                 continue
-            if level == 1:
-                lab = labels[int(np.argmax(t.p_level1))]
-            else:
-                lab = labels[int(np.argmax(t.p_level2))]
+            # Top-down per tile too, so level-2 areas add up to their mechanism's area.
+            i1, i2 = t.indices(self.taxonomy)
+            lab = labels[i1] if level == 1 else labels[i2]
             acc[lab] += t.weight
             total += t.weight
         return {k: (v / total if total > 0 else 0.0) for k, v in acc.items()}
@@ -158,13 +275,13 @@ class Prediction:
         return {
             "path": self.path,
             "level1": self.level1.to_dict(),
-            "level2": self.level2.to_dict(),
+            "level2": self.level2.to_dict() if self.has_level2 else None,
+            "has_level2": self.has_level2,
+            "confidence": self.confidence.to_dict(),
+            "alternatives": [a.to_dict() for a in self.ranked(3)[1:]],
             "probabilities": {
                 lvl: {k: round(v, 6) for k, v in d.items()} for lvl, d in self.probabilities.items()
             },
-            "top3": [
-                {"level1": a, "level2": b, "probability": round(p, 6)} for a, b, p in self.top(3)
-            ],
             "margin": round(self.margin, 6),
             "pixel_size_m": self.pixel_size_m,
             "calibration_source": self.calibration_source,
@@ -175,11 +292,19 @@ class Prediction:
                 "voting": sum(1 for t in self.tiles if t.weight > 0),
                 "items": [t.to_dict(self.taxonomy) for t in self.tiles],
             },
+            "area_fractions_level1": {
+                k: round(v, 4) for k, v in self.class_area_fractions(1).items()
+            },
             "area_fractions_level2": {
                 k: round(v, 4) for k, v in self.class_area_fractions(2).items()
-            },
+            }
+            if self.has_level2
+            else None,
             "device": self.device,
             "model": {"name": self.model.name, "sha256": self.model.sha256},
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": list(self.warnings),
         }
+
+
+__all__ = ["Alternative", "ClassProb", "Confidence", "ModelInfo", "Prediction", "TilePrediction", "top_down_indices"]

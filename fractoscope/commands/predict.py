@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _write_cams(out_dir, sem, pred, extra_classes) -> None:
     import numpy as np
 
-    from fractoscope.report.imaging import cam_overlay, overlays_for, png_bytes
+    from fractoscope.imaging.display import cam_overlay, overlays_for, png_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = sem.path.stem if sem.path else "image"
@@ -54,11 +54,40 @@ def _write_cams(out_dir, sem, pred, extra_classes) -> None:
         (out_dir / f"{stem}_level{level}_{label}.png").write_bytes(png_bytes(o))
 
 
+def _print_human(path, pred, d: dict) -> None:
+    from fractoscope.analysis import wording
+    from fractoscope.calibration import format_length
+
+    tax = pred.taxonomy
+    px = (
+        "no pixel size"
+        if pred.pixel_size_m is None
+        else f"{format_length(pred.pixel_size_m)}/px ({pred.calibration_source})"
+    )
+    print(f"{path}")
+    print(f"  {wording.headline(pred)}")
+    print(f"  mechanism:  {tax.display_name(pred.level1.label)} ({wording.percent(pred.level1.probability)})")
+    print(f"  morphology: {wording.level2_text(pred)}")
+    alts = wording.alternatives(pred, 3)
+    if alts:
+        print("  alternatives: " + "; ".join(alts))
+    top_joint = pred.top(1)[0]
+    if pred.has_level2 and top_joint[1] != pred.level2.label:
+        # The case that reads as a contradiction without the rule: say it.
+        print(f"  note: {wording.DECODING_RULE}")
+    print(f"  {wording.confidence_text(pred)}")
+    print(
+        f"  {px}; {d['tiles']['voting']} of {d['tiles']['count']} tiles used; "
+        f"{pred.device}, {pred.timings['total_s']:.2f} s"
+    )
+    for w in wording.warnings(pred):
+        print(f"  warning: {w}")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fractoscope.analysis.pipeline import Analyzer
-    from fractoscope.calibration import format_length
     from fractoscope.errors import FractoscopeError
     from fractoscope.io import read_sem
 
@@ -93,19 +122,7 @@ def run(args: argparse.Namespace) -> int:
             d["tiles"].pop("items", None)
         results.append(d)
         if not args.json:
-            px = "uncalibrated" if pred.pixel_size_m is None else f"{format_length(pred.pixel_size_m)}/px ({pred.calibration_source})"
-            print(f"{path}")
-            print(f"  level 1: {tax.display_name(pred.level1.label):28s} {pred.level1.probability:6.1%}")
-            print(f"  level 2: {tax.display_name(pred.level2.label):28s} {pred.level2.probability:6.1%}")
-            others = [t for t in pred.top(3) if t[1] != pred.level2.label][:2]
-            alts = ", ".join(f"{tax.display_name(b)} {p:.1%}" for _, b, p in others)
-            print(f"  next:    {alts}")
-            print(
-                f"  {px}; {d['tiles']['voting']}/{d['tiles']['count']} tiles voted; "
-                f"{pred.device}, {pred.timings['total_s']:.2f} s"
-            )
-            for w in pred.warnings:
-                print(f"  warning: {w}")
+            _print_human(path, pred, d)
     if args.json:
         print_json(results)
     sys.stdout.flush()

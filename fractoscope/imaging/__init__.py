@@ -7,17 +7,23 @@ elsewhere) -> stitch (:class:`Stitcher` blends per-tile maps back into a full-im
 """
 
 from .grey import normalize_contrast, to_float_grey
+from .prepare import MAX_UPSAMPLING, PreparedImage, prepare_image
 from .resample import resample_to_pixel_size
+from .spec import InputSpec
 from .stitch import Stitcher
 from .tiles import TileBox, extract_tiles, overlap_pixels, tile_grid
 from .weights import tile_weight
 
 __all__ = [
+    "MAX_UPSAMPLING",
+    "InputSpec",
+    "PreparedImage",
     "Stitcher",
     "TileBox",
     "extract_tiles",
     "normalize_contrast",
     "overlap_pixels",
+    "prepare_image",
     "resample_to_pixel_size",
     "tile_grid",
     "tile_weight",

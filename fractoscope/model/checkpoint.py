@@ -14,11 +14,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fractoscope.analysis.results import ModelInfo
 from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import ModelError
 from fractoscope.hashing import sha256_file
+from fractoscope.imaging.spec import InputSpec
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
+from fractoscope.model.info import ModelInfo
 from fractoscope.model.taxonomy import Taxonomy
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -60,9 +61,17 @@ class LoadedModel:
 
 
 def save_checkpoint(
-    model: HFFNet2d, taxonomy: Taxonomy, weights_path: Path, card_extra: dict | None = None
+    model: HFFNet2d,
+    taxonomy: Taxonomy,
+    weights_path: Path,
+    card_extra: dict | None = None,
+    input_spec: InputSpec | None = None,
 ) -> dict:
-    """Write weights (safetensors, atomically) and the model card; returns the card."""
+    """Write weights (safetensors, atomically) and the model card; returns the card.
+
+    ``input_spec`` is what the model was trained with (default: :class:`InputSpec` defaults at the
+    network's input size); it becomes the card's ``input`` block, which analysis reads back.
+    """
     weights_path = Path(weights_path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights_path) as tmp:
@@ -74,11 +83,7 @@ def save_checkpoint(
         "architecture": "HFFNet-2d (EfficientNet-Lite0 CNN + ViT blocks, hierarchical fusion, 2 heads)",
         "config": cfg.to_dict(),
         "taxonomy": taxonomy.to_dict(),
-        "input": {
-            "size": cfg.input_size,
-            "channels": cfg.in_chans,
-            "normalisation": {"percentile_clip": [0.5, 99.5], "mean": 0.5, "std": 0.25},
-        },
+        "input": (input_spec or InputSpec(tile_size=cfg.input_size, channels=cfg.in_chans)).to_card(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_file": weights_path.name,
         "sha256": sha256_file(weights_path),
@@ -143,13 +148,18 @@ def load_checkpoint(weights_path: Path | None = None, verify_hash: bool = True) 
     model.load_state_dict(state)
     model.eval()
     rng = card.get("training", {}).get("pixel_size_range_m")
+    try:
+        spec = InputSpec.from_card(card, default_tile_size=cfg.input_size)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{weights_path.name}: invalid input block in the model card ({exc})") from None
     info = ModelInfo(
         name=str(card.get("name", weights_path.stem)),
         sha256=str(card["sha256"]),
         taxonomy=taxonomy,
-        input_size=int(card["input"].get("size", cfg.input_size)),
+        input_size=spec.tile_size,
         pixel_size_range_m=(float(rng[0]), float(rng[1])) if rng else None,
         card=card,
+        input_spec=spec,
     )
     return LoadedModel(model, info, card)
 

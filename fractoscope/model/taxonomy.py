@@ -64,6 +64,10 @@ class Taxonomy:
         """For each level-2 index, the index of its level-1 parent."""
         return [i for i, v in enumerate(self.tree.values()) for _ in v]
 
+    def children_indices(self, level1_index: int) -> list[int]:
+        """Level-2 indices of the children of the ``level1_index``-th level-1 class."""
+        return [j for j, p in enumerate(self.parent_index()) if p == level1_index]
+
     def parent_of(self, level2_label: str) -> str:
         for p, children in self.tree.items():
             if level2_label in children:
