@@ -5,7 +5,7 @@ the prediction, writes a PDF report with offscreen Qt into a temporary folder an
 Any failed check raises :class:`SelfTestFailure` with one line saying what is wrong.
 
 This module imports no Qt at import time (it is core); only the report step imports the PDF
-writer from ``fractoscope.gui`` and Qt, inside :func:`write_and_check_pdf`.
+writer (``fractoscope.report.pdf``) and Qt, inside :func:`write_and_check_pdf`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from fractoscope.paths import is_frozen, resources_dir
 
 SAMPLE_SUFFIXES = (".tif", ".tiff")
 PROB_TOL = 1e-4  # float32 softmax sums
-_APP = None  # the QGuiApplication the report step made, if any
 
 
 class SelfTestFailure(FractoscopeError):
@@ -204,15 +203,13 @@ def write_and_check_pdf(
     """
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the self-test never opens a window
     try:
-        from PySide6.QtGui import QGuiApplication, QImageReader
+        from PySide6.QtGui import QImageReader
     except ImportError as exc:
         raise SelfTestFailure(f"Qt (PySide6) cannot be imported: {exc}") from None
-    from fractoscope.gui.report_pdf import write_image_report
     from fractoscope.report.data import ReportMeta
+    from fractoscope.report.pdf import ensure_offscreen_app, write_image_report
 
-    global _APP
-    if QGuiApplication.instance() is None:
-        _APP = QGuiApplication(["fractoscope-self-test"])  # kept alive for the process
+    ensure_offscreen_app()  # kept alive for the process by report.pdf
     formats = sorted({bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()})
     # jpeg and tiff come from Qt's image-format plugins: proves the plugins were bundled.
     missing = [f for f in ("jpeg", "tiff") if f not in formats]

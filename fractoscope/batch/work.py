@@ -22,7 +22,7 @@ from fractoscope.batch.records import STATUS_FAILED, STATUS_OK, BatchRecord
 from fractoscope.batch.stored import prediction_npz_bytes
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.io.sem_image import SemImage
-from fractoscope.report.imaging import overlays_for, png_bytes, shrink
+from fractoscope.imaging.display import overlays_for, png_bytes, shrink
 
 OVERLAY_MAX_SIDE = 2048  # overlay PNGs: full resolution up to this size
 THUMB_MAX_SIDE = 320

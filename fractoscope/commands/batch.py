@@ -56,7 +56,7 @@ def register(subparsers) -> None:
         help="analyse on an existing Dask cluster (workers need Fractoscope and read access "
         "to the images)",
     )
-    p.add_argument("--title", default="Batch fractography report", help="report title")
+    p.add_argument("--title", default=None, help='report title (default "Batch fractography report")')
     p.add_argument("--sample-id", default="", help="report: sample ID")
     p.add_argument("--analyst", default="", help="report: analyst")
     p.add_argument("--notes", default="", help="report: notes")
@@ -70,9 +70,16 @@ def _usage_error(message: str) -> int:
 
 
 def _write_report(args: argparse.Namespace) -> Path:
-    from fractoscope.commands.report import write_batch_pdf
+    from fractoscope.report import BATCH_TITLE, ReportMeta
+    from fractoscope.report.pdf import write_batch_folder_report
 
-    return write_batch_pdf(args.out, args.out / "report.pdf", args, args.page_size)
+    meta = ReportMeta(
+        title=args.title or BATCH_TITLE,
+        sample_id=args.sample_id,
+        analyst=args.analyst,
+        notes=args.notes,
+    )
+    return write_batch_folder_report(args.out, args.out / "report.pdf", meta, args.page_size)
 
 
 def run(args: argparse.Namespace) -> int:

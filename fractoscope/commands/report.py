@@ -2,13 +2,12 @@
 
 FILE is an image (analysed now, or taken from a batch's stored results with ``--results``) or a
 batch output folder (the batch report). Qt is imported inside ``run`` only: drawing uses Qt's
-PDF engine, offscreen when there is no display.
+PDF engine (``fractoscope.report.pdf``), offscreen when there is no display.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("file", type=Path, metavar="FILE_OR_BATCH_DIR")
     p.add_argument("--out", "-o", required=True, type=Path, metavar="X.pdf", help="PDF to write")
-    p.add_argument("--title", default=None, help="report title")
+    p.add_argument(
+        "--title",
+        default=None,
+        help="report title (default: \"Fractography failure report\"; for a batch folder \"Batch fractography report\")",
+    )
     p.add_argument("--sample-id", default="", help="sample ID")
     p.add_argument("--analyst", default="", help="analyst name")
     p.add_argument("--notes", default="", help="free-text notes")
@@ -41,17 +44,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def ensure_qt_app():
-    """A QGuiApplication for drawing; offscreen when there is no display (servers, CI)."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtGui import QGuiApplication
-
-    return QGuiApplication.instance() or QGuiApplication(["fractoscope"])
-
-
 def _meta(args: argparse.Namespace, default_title: str):
     from fractoscope.report import ReportMeta
 
@@ -64,18 +56,6 @@ def _meta(args: argparse.Namespace, default_title: str):
     if getattr(args, "date", None):
         meta.date = args.date
     return meta
-
-
-def write_batch_pdf(
-    batch_dir: Path, out: Path, args: argparse.Namespace, page_size: str = "A4"
-) -> Path:
-    from fractoscope.report import BatchReport
-
-    rep = BatchReport.from_out_dir(batch_dir)
-    _app = ensure_qt_app()
-    from fractoscope.gui.report_pdf import write_batch_report
-
-    return write_batch_report(out, rep, _meta(args, "Batch fractography report"), page_size)
 
 
 def find_stored(batch_dir: Path, image: Path):
@@ -95,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.file.is_dir():
-            pdf = write_batch_pdf(args.file, args.out, args, args.page_size)
+            from fractoscope.report import BATCH_TITLE
+            from fractoscope.report.pdf import write_batch_folder_report
+
+            pdf = write_batch_folder_report(
+                args.file, args.out, _meta(args, BATCH_TITLE), args.page_size
+            )
         else:
             from fractoscope.io import read_sem
 
@@ -110,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
                 from fractoscope.analysis.pipeline import Analyzer
 
                 pred = Analyzer(args.model, device=args.device).analyze(sem)
-            _app = ensure_qt_app()
-            from fractoscope.gui.report_pdf import write_image_report
+            from fractoscope.report import DEFAULT_TITLE
+            from fractoscope.report.pdf import write_image_report
 
             pdf = write_image_report(
-                args.out, sem, pred, _meta(args, "Fractography failure report"), args.page_size
+                args.out, sem, pred, _meta(args, DEFAULT_TITLE), args.page_size
             )
     except FractoscopeError as exc:
         print(f"fractoscope report: {exc}", file=sys.stderr)

@@ -434,7 +434,7 @@ class BatchPanel(QWidget):
         if not path:
             return
         from fractoscope.errors import FractoscopeError
-        from fractoscope.gui.report_pdf import write_batch_report
+        from fractoscope.report.pdf import write_batch_report
         from fractoscope.report import BatchReport, ReportMeta
 
         try:

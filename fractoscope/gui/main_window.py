@@ -791,21 +791,21 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Saved {out}", 8000)
 
     def export_report(self, path: str | Path, meta=None, page_size: str = "A4") -> Path:
-        """Write the PDF failure report of the current analysis (fractoscope.gui.report_pdf)."""
-        from fractoscope.gui import report_pdf
+        """Write the PDF failure report of the current analysis (fractoscope.report.pdf)."""
+        from fractoscope.report.pdf import write_image_report
         from fractoscope.report.data import ReportMeta
 
         if self.result is None or self.sem is None:
             raise FractoscopeError("analyse an image before exporting a report")
         if meta is None:
             meta = ReportMeta(sample_id=self.sem.path.stem if self.sem.path else "")
-        return report_pdf.write_image_report(Path(path), self.sem, self.result.prediction, meta, page_size)
+        return write_image_report(Path(path), self.sem, self.result.prediction, meta, page_size)
 
     def export_report_dialog(self) -> None:
         if self.result is None or self.sem is None:
             self.show_error("Analyse an image before exporting a report.", error=False)
             return
-        from fractoscope.gui.report_pdf import ask_report_meta
+        from fractoscope.gui.report_dialog import ask_report_meta
         from fractoscope.report.data import ReportMeta
 
         stem = self.sem.path.stem if self.sem.path else "report"

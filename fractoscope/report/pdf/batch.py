@@ -1,0 +1,219 @@
+"""Layout of the batch summary report (content from :class:`BatchReport`).
+
+Summary figures and class counts, the table of every image, thumbnails with scale bars (pixel
+sizes differ between images), failures, model provenance. Sections flow: a short table shares
+a page with what precedes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QColor
+
+from fractoscope.calibration import format_length
+from fractoscope.report.data import BatchReport, ModelProvenance, Picture, ReportMeta
+from fractoscope.report.pdf.canvas import (
+    ACCENT,
+    BAD,
+    CENTRE,
+    GOOD,
+    LEFT,
+    MUTED,
+    RIGHT,
+    RULE,
+    TINT,
+    WARN_INK,
+    ZEBRA,
+    Canvas,
+    pct,
+    rgb,
+)
+from fractoscope.report.pdf.single import meta_block, model_section
+
+UNCERTAIN_MARK = "uncertain"
+
+
+def _count_chart(
+    c: Canvas,
+    title: str,
+    counts: list[tuple[str, str, int]],
+    colours: dict[str, tuple[int, int, int]],
+    x: float,
+    w: float,
+) -> float:
+    y = c.y
+    c.text(x, y, w, 12, title, 9, bold=True)
+    y += 15
+    top = max([n for _, _, n in counts] + [1])
+    name_w = w * 0.54
+    for label, name, n in counts:
+        c.text(x, y, name_w - 4, 12, name, 8)
+        c.bar(x + name_w, y + 2.5, w - name_w - 30, 8, n / top, rgb(colours.get(label, (120, 120, 120))))
+        c.text(x + w - 28, y, 28, 12, str(n), 8, bold=n > 0, align=RIGHT)
+        y += 13
+    return y - c.y
+
+
+def _summary(c: Canvas, rep: BatchReport) -> None:
+    stats = [
+        ("Images", rep.images, ACCENT),
+        ("Analysed", rep.ok, GOOD),
+        ("Uncertain", rep.uncertain, WARN_INK if rep.uncertain else MUTED),
+        ("Failed", len(rep.failed), BAD if rep.failed else MUTED),
+        ("Non-image files ignored", rep.ignored, MUTED),
+    ]
+    n = len(stats)
+    tw = (c.width - (n - 1) * 8) / n
+    c.ensure(56)
+    for i, (lab, num, col) in enumerate(stats):
+        x = c.left + i * (tw + 8)
+        c.rect(x, c.y, tw, 44, TINT, radius=3)
+        c.text(x, c.y + 4, tw, 22, str(num), 18, bold=True, color=col, align=CENTRE)
+        c.text(x, c.y + 28, tw, 12, lab, 7.5, color=MUTED, align=CENTRE)
+    c.y += 56
+
+
+def _table(c: Canvas, rep: BatchReport) -> None:
+    c.section("All images", need=60)
+    rows, styles = [], []
+    for i, r in enumerate(rep.rows, 1):
+        if r.status == "ok":
+            rows.append(
+                [
+                    str(i),
+                    r.name,
+                    rep.names.get(r.level1, r.level1),
+                    pct(r.p_level1),
+                    rep.names.get(r.level2, r.level2) if r.level2 else "not trained",
+                    pct(r.p_level2),
+                    format_length(r.pixel_size_m) if r.pixel_size_m else "uncal.",
+                    UNCERTAIN_MARK if r.uncertain else "ok",
+                ]
+            )
+            styles.append({"colors": {7: WARN_INK}} if r.uncertain else {})
+        else:
+            rows.append([str(i), r.name, "", "", "", "", "", "failed"])
+            styles.append({"colors": {7: BAD}})
+    c.table(
+        [
+            ("#", 0.05, RIGHT),
+            ("Image", 0.24, LEFT),
+            ("Level 1", 0.16, LEFT),
+            ("P", 0.07, RIGHT),
+            ("Level 2", 0.18, LEFT),
+            ("P", 0.07, RIGHT),
+            ("Pixel size", 0.11, RIGHT),
+            ("Status", 0.12, LEFT),
+        ],
+        rows,
+        styles=styles,
+        size=7.5,
+        row_h=12,
+    )
+    if rep.uncertain:
+        c.paragraph(
+            f"{UNCERTAIN_MARK.capitalize()}: the model is not confident about this image (close "
+            "alternatives, or an image unlike those it was trained on); check it yourself. "
+            "P = probability of the class shown.",
+            7.5,
+            color=MUTED,
+        )
+
+
+def _load_thumbnail(path) -> np.ndarray | None:
+    from PIL import Image, UnidentifiedImageError  # Pillow comes with scikit-image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    except (OSError, UnidentifiedImageError):
+        return None  # a damaged thumbnail must not cost the whole report
+
+
+def _thumbnails(c: Canvas, rep: BatchReport) -> None:
+    ok_rows = [r for r in rep.rows if r.status == "ok"]
+    if not ok_rows:
+        return
+    cols, gap = 4, 10.0
+    tw = (c.width - (cols - 1) * gap) / cols
+    lh = c.line_height(7)
+    cell_h = tw + 2 * lh + 6
+    c.section("Thumbnails", need=cell_h)
+    for start in range(0, len(ok_rows), cols):
+        c.ensure(cell_h)
+        top = c.y
+        for k, r in enumerate(ok_rows[start : start + cols]):
+            x = c.left + k * (tw + gap)
+            arr = _load_thumbnail(r.thumbnail) if r.thumbnail is not None else None
+            if arr is not None:
+                ph, pw = arr.shape[:2]
+                pw_, ph_ = (tw, tw * ph / pw) if pw >= ph else (tw * pw / ph, tw)
+                pic = Picture(arr, r.thumbnail_pixel_size_m(arr.shape[1]))
+                c.picture(x + (tw - pw_) / 2, top + (tw - ph_) / 2, pw_, pic, small_bar=True)
+            else:
+                c.text(x, top + tw / 2 - 5, tw, 10, "no thumbnail", 7, color=MUTED, align=CENTRE)
+            c.rect(x, top, tw, tw, stroke=RULE, width=0.4)
+            if r.uncertain:
+                c.rect(x, top, tw, 3, QColor(WARN_INK))
+            c.text(x, top + tw + 2, tw, lh, r.name, 7, bold=True)
+            what = rep.names.get(r.level2, r.level2) if r.level2 else rep.names.get(r.level1, r.level1)
+            p = r.p_level2 if r.level2 else r.p_level1
+            tag = f"  {UNCERTAIN_MARK}" if r.uncertain else ""
+            c.text(x, top + tw + 2 + lh, tw, lh, f"{what} {pct(p)}{tag}", 6.5,
+                   color=WARN_INK if r.uncertain else MUTED)  # fmt: skip
+        c.y = top + cell_h
+
+
+def _failures(c: Canvas, rep: BatchReport) -> None:
+    c.section(f"Failed files ({len(rep.failed)})", need=30)
+    if not rep.failed:
+        c.paragraph("None: every image was analysed.", 9, color=MUTED)
+        return
+    lh = c.line_height(8)
+    for r in rep.failed:
+        msg = c.wrap(r.error or "failed", c.width * 0.6, 8)
+        c.ensure(lh * min(2, len(msg)))
+        c.text(c.left, c.y, c.width * 0.36, lh, r.name, 8, bold=True)
+        for i, line in enumerate(msg):
+            if i:
+                c.ensure(lh)
+            c.text(c.left + c.width * 0.38, c.y, c.width * 0.6, lh, line, 8, color=BAD)
+            c.y += lh
+        c.y += 3
+        c.hline(c.y - 1.5, ZEBRA)
+
+
+def render_batch(c: Canvas, rep: BatchReport, meta: ReportMeta) -> None:
+    meta_block(c, meta, [("Results", str(rep.out_dir))])
+    _summary(c, rep)
+    c.section("Predicted classes", need=120)
+    half = (c.width - 20) / 2
+    h1 = _count_chart(c, "Level 1 - failure mechanism", rep.level1_counts, rep.colours, c.left, half)
+    h2 = _count_chart(
+        c, "Level 2 - fracture morphology", rep.level2_counts, rep.colours, c.left + half + 20, half
+    )
+    c.y += max(h1, h2) + 6
+    _table(c, rep)
+    _failures(c, rep)
+    _thumbnails(c, rep)
+    model_section(
+        c,
+        ModelProvenance(
+            name=rep.model_name,
+            sha256=rep.model_sha256,
+            input_size=0,
+            taxonomy=rep.taxonomy,
+            names=rep.names,
+            facts=[
+                ("Model", rep.model_name or "-"),
+                ("SHA-256", rep.model_sha256 or "-"),
+                ("Device", rep.device or "-"),
+                ("Run started", rep.started_at or "-"),
+            ],
+        ),
+        rep.colours,
+    )
+    c.note_box(rep.decision_support)
+
+
+__all__ = ["render_batch"]
