@@ -10,27 +10,47 @@ from scipy import ndimage as ndi
 from fractoscope.cli import main
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
-from fractoscope.synth import MORPHOLOGIES, generate_dataset, image_rng, render_fractograph
+from fractoscope.synth import (
+    FAMILIES,
+    MORPHOLOGIES,
+    generate_dataset,
+    image_rng,
+    load_manifest,
+    render_details,
+    render_fractograph,
+)
 from fractoscope.synth.render import add_databar
 
 TAX = Taxonomy.default()
 
 
-def test_every_taxonomy_class_has_a_renderer():
-    assert set(MORPHOLOGIES) == set(TAX.level2)
+def test_every_taxonomy_class_has_a_renderer_and_families():
+    assert set(MORPHOLOGIES) == set(TAX.level2) == set(FAMILIES)
+    for c, fams in FAMILIES.items():
+        assert len(fams) >= 2, c  # one can be held out for validation
+        assert len(set(fams)) == len(fams)
+
+
+def _texture_ok(img: np.ndarray, rows: int) -> None:
+    f = img[: img.shape[0] - rows].astype(np.float64) / np.iinfo(img.dtype).max
+    assert f.std() > 0.02  # real texture, not a flat field
+    # Structure beyond pixel noise: survives a blur that averages the shot noise away.
+    assert ndi.gaussian_filter(f, 2.0).std() > 0.012
 
 
 @pytest.mark.parametrize("level2", TAX.level2)
-def test_class_renders_textured_image(level2):
-    img, px, rows = render_fractograph(level2, image_rng(3, level2, 0), size=160)
-    assert img.shape == (160, 160)
-    assert img.dtype in (np.uint8, np.uint16)
-    lo, hi = MORPHOLOGIES[level2].px_range_m
-    assert lo <= px <= hi and 1e-9 < px < 1e-6
-    f = img[: 160 - rows].astype(np.float64) / np.iinfo(img.dtype).max
-    assert f.std() > 0.03  # real texture, not a flat field
-    # Structure beyond pixel noise: survives a blur that averages the shot noise away.
-    assert ndi.gaussian_filter(f, 2.0).std() > 0.02
+def test_every_family_renders_at_several_sizes(level2):
+    for k, fam in enumerate(FAMILIES[level2]):
+        for size in (64, 150) if k else (64, 150, 257):
+            r = render_details(level2, image_rng(3, level2, k), size=size, family=fam)
+            assert r.image.shape == (size, size)
+            assert r.image.dtype in (np.uint8, np.uint16)
+            assert r.family == fam and r.level2 == level2
+            lo, hi = MORPHOLOGIES[level2].families[fam]
+            assert lo <= r.pixel_size_m <= hi and 4e-9 < r.pixel_size_m < 1.1e-6
+            assert 0 <= r.databar_rows < size // 3
+            if size >= 150:
+                _texture_ok(r.image, r.databar_rows)
 
 
 def test_deterministic_for_a_seed_and_seeds_differ():
@@ -39,6 +59,58 @@ def test_deterministic_for_a_seed_and_seeds_differ():
     c = render_fractograph("cleavage", image_rng(8, "cleavage", 2), size=128)
     assert a[0].tobytes() == b[0].tobytes() and a[1] == b[1] and a[2] == b[2]
     assert a[0].tobytes() != c[0].tobytes()
+    # Naming the family that would have been drawn anyway gives the very same image.
+    d = render_details("cleavage", image_rng(7, "cleavage", 2), size=128)
+    e = render_details("cleavage", image_rng(7, "cleavage", 2), size=128, family=d.family)
+    assert d.image.tobytes() == a[0].tobytes() == e.image.tobytes()
+
+
+def test_families_are_all_drawn_and_unknown_family_is_an_error():
+    seen = {render_details("pitting", image_rng(0, "pitting", i), size=64).family for i in range(30)}
+    assert seen == set(FAMILIES["pitting"])
+    with pytest.raises(FractoscopeError, match="unknown family"):
+        render_details("pitting", image_rng(0, "pitting", 0), size=64, family="river")
+
+
+def _log_range(level2: str) -> tuple[float, float]:
+    lo, hi = MORPHOLOGIES[level2].px_range_m
+    return float(np.log10(lo)), float(np.log10(hi))
+
+
+def test_pixel_size_ranges_overlap_so_scale_is_no_class_cue():
+    # Physically plausible SEM fractography: ~5 nm to ~1 um per pixel overall.
+    for c in TAX.level2:
+        lo, hi = MORPHOLOGIES[c].px_range_m
+        assert 4e-9 <= lo < hi <= 1.1e-6, c
+        assert np.log10(hi / lo) >= 1.3, c  # every class spans more than a factor 20
+    for a in TAX.level2:
+        for b in TAX.level2:
+            if a < b:
+                (la, ha), (lb, hb) = _log_range(a), _log_range(b)
+                overlap = min(ha, hb) - max(la, lb)
+                assert overlap >= 0.8 * min(ha - la, hb - lb), (a, b)
+
+
+def test_pixel_size_alone_barely_predicts_the_class():
+    # Sample pixel sizes by the documented rule (family uniformly, then log-uniform in its
+    # range) and find the best single threshold between every pair of classes.
+    rng = np.random.default_rng(0)
+    n = 4000
+    logs = {}
+    for c in TAX.level2:
+        rngs = list(MORPHOLOGIES[c].families.values())
+        k = rng.integers(len(rngs), size=n)
+        lo = np.log10([rngs[i][0] for i in k])
+        hi = np.log10([rngs[i][1] for i in k])
+        logs[c] = lo + (hi - lo) * rng.random(n)
+    for a in TAX.level2:
+        for b in TAX.level2:
+            if a < b:
+                x = np.concatenate([logs[a], logs[b]])
+                ys = np.r_[np.zeros(n), np.ones(n)][np.argsort(x)]
+                below_a, below_b = np.cumsum(ys == 0), np.cumsum(ys == 1)
+                acc = np.maximum(below_a + n - below_b, below_b + n - below_a).max() / (2 * n)
+                assert acc < 0.75, (a, b, acc)
 
 
 def test_class_stream_independent_of_other_classes(tmp_path):
@@ -90,13 +162,18 @@ def test_cli_writes_calibrated_tree(tmp_path, capsys):
         xres = page.tags["XResolution"].value
         assert page.shape == (96, 96)
         assert xres[1] / xres[0] == pytest.approx(px * 1e6, rel=1e-4)
-    try:
-        from fractoscope.io import read_sem
-    except ImportError:
-        return
+    from fractoscope.io import read_sem  # a hard dependency: no silent pass if it is missing
+
     sem = read_sem(path, crop_databar=False)
     assert sem.calibration.pixel_size_x_m == pytest.approx(px, rel=1e-4)
     assert "imagej" in sem.calibration.source.lower()
+    # The family of every image is recorded, in the manifest and in the TIFF itself.
+    man = load_manifest(out)
+    assert sorted(man) == files
+    fam = render_details("striations", image_rng(11, "striations", 0), size=96).family
+    assert man[files[2]]["family"] == fam and man[files[2]]["level1"] == "fatigue"
+    with tifffile.TiffFile(path) as tf:
+        assert f"family={fam}" in tf.imagej_metadata.get("Info", "")
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):

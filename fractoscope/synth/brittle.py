@@ -1,4 +1,11 @@
-"""Brittle overload: transgranular cleavage (river patterns) and intergranular rock candy."""
+"""Brittle overload: transgranular cleavage and intergranular "rock candy".
+
+Cleavage: every grain is a flat facet on its own crystallographic plane, so each has its own
+nearly uniform brightness; river lines (cleavage steps) start where the crack entered the grain and
+converge downstream; steps show bright edges; tongues and feather markings where the crack
+deviated. Intergranular: grains stand out as 3-D polyhedra whose faces are flat-shaded, with
+crevices and open secondary cracks along grain boundaries.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from fractoscope.synth.common import (
     boundary_distance,
     boundary_pairs,
     fbm,
+    grid_points,
+    grouped_field,
     jittered_points,
     nearest_seed,
     pair_random,
@@ -19,8 +28,10 @@ from fractoscope.synth.common import (
     warp_labels,
 )
 
-PX_RANGE_CLEAVAGE = (40e-9, 500e-9)
-PX_RANGE_INTERGRANULAR = (40e-9, 500e-9)
+PX_CLEAVAGE = {"river": (20e-9, 1000e-9), "feather_tongue": (15e-9, 800e-9), "ceramic_mixed": (20e-9, 1000e-9)}
+PX_INTERGRANULAR = {"rock_candy": (25e-9, 1000e-9), "faceted": (20e-9, 1000e-9), "fine_grained": (10e-9, 600e-9)}
+
+_FAR = np.float32(1e6)
 
 
 def _river_canvas(rng: np.random.Generator, n: int, spacing: float, conv_len: float) -> np.ndarray:
@@ -42,7 +53,7 @@ def _river_canvas(rng: np.random.Generator, n: int, spacing: float, conv_len: fl
     wig = smooth1d(rng, n, rng.uniform(8, 30), m) * spacing * 0.6
     tw = smooth1d(rng, n, rng.uniform(20, 60), k) * rng.uniform(2, 10)
     V = trunks[owner][:, None] + tw[owner] + (v0[:, None] - trunks[owner][:, None] + wig) * decay
-    step = np.exp(rng.normal(0, 0.6, m)) * rng.uniform(0.4, 1.5)
+    step = np.exp(rng.normal(0, 0.6, m)) * rng.uniform(0.5, 1.6)
     step *= np.where(rng.random(m) < 0.75, 1.0, -1.0)  # mostly same sense, some opposite
     canvas = np.zeros((n + 1, n), np.float32)
     rows = np.clip(np.round(V), 0, n).astype(int)
@@ -53,74 +64,159 @@ def _river_canvas(rng: np.random.Generator, n: int, spacing: float, conv_len: fl
     return ndi.gaussian_filter(canvas, 0.6)
 
 
-def cleavage(rng: np.random.Generator, size: int, px: float) -> Surface:
+def _feather(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, phi: float,
+             scale: float) -> np.ndarray:
+    """Feather/hackle marking: fine steps fanning out downstream from an initiation point."""
+    dy, dx = yy - cy, xx - cx
+    r = np.sqrt(dy * dy + dx * dx) + 1e-3
+    th = np.arctan2(dy, dx) - phi
+    th = (th + np.pi) % (2 * np.pi) - np.pi
+    cone = np.clip(1 - np.abs(th) / rng.uniform(0.5, 1.1), 0, 1)
+    nlines = rng.uniform(20, 60)
+    saw = (th * nlines / np.pi + 0.3 * np.sqrt(r / scale)) % 1.0
+    return cone * np.clip(r / (0.1 * scale), 0, 1) * np.exp(-r / (2.5 * scale)) * saw
+
+
+def _tongue(rng: np.random.Generator, m: np.ndarray, yy: np.ndarray, xx: np.ndarray, phi: float,
+            size: int) -> np.ndarray:
+    """A small raised wedge where the crack ran along a twin plane for a moment."""
+    cand = np.flatnonzero(m)
+    c0 = cand[rng.integers(cand.size)]
+    cy, cx = divmod(int(c0), m.shape[1])
+    a = phi + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2)
+    lt, wt = rng.uniform(0.03, 0.12) * size, rng.uniform(0.006, 0.02) * size + 1.5
+    du = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+    dv = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+    t = np.clip(1 - (dv / (wt * np.clip(1 - du / lt, 0, 1) + 0.5)) ** 2, 0, None) * (du > 0) * (du < lt)
+    return t * rng.uniform(2, 6) * m
+
+
+def _pyramid(rng: np.random.Generator, dy: np.ndarray, dx: np.ndarray, scale: float) -> np.ndarray:
+    """Height of one polyhedral grain (3-6 planar faces) around its centre; for a masked region."""
+    nf = int(rng.integers(3, 7))
+    ang = rng.uniform(0, 2 * np.pi) + np.arange(nf) * 2 * np.pi / nf + rng.normal(0, 0.3, nf)
+    slope = rng.uniform(0.4, 1.4, nf)
+    faces = np.cos(ang)[None, :] * dx[:, None] + np.sin(ang)[None, :] * dy[:, None]
+    return -np.max(faces * slope[None, :], axis=1)
+
+
+def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    grain = pick_scale(rng, (10e-6, 300e-6), px, (size / 3.0, size * 1.3))
+    if family == "ceramic_mixed":
+        grain = pick_scale(rng, (2e-6, 60e-6), px, (size / 8.0, size / 2.5))
+    else:
+        grain = pick_scale(rng, (10e-6, 400e-6), px, (size / 3.0, size * 1.3))
     pts = jittered_points(rng, shape, grain, jitter=1.0, margin=grain)
-    lab, _ = nearest_seed(shape, pts, margin=int(grain) + 2)
-    lab = warp_labels(rng, lab, rng.uniform(2, 10), grain / 3)
+    lab, (gdy, gdx) = nearest_seed(shape, pts, margin=int(grain) + 2)
+    lab = warp_labels(rng, lab, rng.uniform(1, 6), grain / 3)
     ids = np.unique(lab)
     crack = rng.uniform(0, 2 * np.pi)  # overall crack direction
     h = np.zeros(shape, np.float32)
     n = int(np.ceil(size * 1.45)) + 4
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    spacing = rng.uniform(4, 16)
+    spacing = rng.uniform(5, 20) if family != "ceramic_mixed" else rng.uniform(8, 30)
+    tilt_sd = rng.uniform(0.2, 0.45)
     for g in ids:
         m = lab == g
+        if not m.any():
+            continue
+        # Each grain's cleavage plane has its own tilt -> facets of different, uniform brightness.
+        t = rng.normal(0, tilt_sd, 2)
+        base = t[0] * (yy[m] - size / 2) + t[1] * (xx[m] - size / 2) + rng.normal(0, 0.04 * size)
+        if family == "ceramic_mixed" and rng.random() < 0.45:
+            # Intergranular grains among the cleaved ones (as in ceramics).
+            h[m] = _pyramid(rng, gdy[m], gdx[m], grain) * rng.uniform(0.5, 1.0) + rng.normal(0, 0.04 * size)
+            continue
         phi = crack + rng.normal(0, 0.45)
+        riv_amp = rng.uniform(1.2, 3.5) if family != "ceramic_mixed" else rng.uniform(0.3, 1.5)
         canvas = _river_canvas(rng, n, spacing * rng.uniform(0.7, 1.4), rng.uniform(0.15, 0.6) * size)
         u, v = rotated_coords(shape, phi)
         riv = ndi.map_coordinates(canvas, [v[m] + n / 2, u[m] + n / 2], order=1, mode="nearest")
-        # Each grain's cleavage plane has its own tilt -> facets of different brightness.
-        t = rng.normal(0, 0.15, 2)
-        h[m] = riv * rng.uniform(1.2, 3.0) + t[0] * yy[m] + t[1] * xx[m] + rng.normal(0, 0.02 * size)
-        # Tongues: small wedges where the crack deviated along a twin plane.
-        for _ in range(int(rng.poisson(1.5 if rng.random() < 0.5 else 0))):
-            a = phi + rng.choice([-1, 1]) * rng.uniform(0.5, 1.2)
+        h[m] = riv * riv_amp + base
+        if family == "feather_tongue":
             cand = np.flatnonzero(m)
             c0 = cand[rng.integers(cand.size)]
             cy, cx = divmod(int(c0), size)
-            lt, wt = rng.uniform(10, 50), rng.uniform(1.5, 5)
-            du = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
-            dv = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
-            tongue = np.clip(1 - (dv / wt) ** 2, 0, None) * np.clip(du / lt, 0, 1) * (du < lt)
-            h += (tongue * rng.uniform(2, 6) * m).astype(np.float32)
-    # Flat, smooth facets: only a whisper of roughness.
-    h += 0.3 * fbm(rng, shape, beta=2.5, cutoff=0.3)
-    h += rng.uniform(0.0, 0.15) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
-    return Surface(h)
-
-
-def intergranular(rng: np.random.Generator, size: int, px: float) -> Surface:
-    shape = (size, size)
-    grain = pick_scale(rng, (5e-6, 150e-6), px, (size / 7.0, size / 1.8))
-    pts = jittered_points(rng, shape, grain, jitter=0.9, margin=grain)
-    lab, (dy, dx) = nearest_seed(shape, pts, margin=int(grain) + 2)
-    lab = warp_labels(rng, lab, rng.uniform(0.5, 3), grain / 4)
-    n = len(pts)
-    # Each grain is a polyhedron seen from above: 3-6 planar faces meeting at an apex (protruding
-    # grain) or a socket (where the neighbour grain was pulled out).
-    nf = 6
-    base = rng.uniform(0, 2 * np.pi, n)
-    ang = base[:, None] + np.arange(nf)[None, :] * 2 * np.pi / nf + rng.normal(0, 0.35, (n, nf))
-    slope = rng.uniform(0.45, 1.6, (n, nf))
-    slope[:, rng.integers(3, nf + 1):] = 0.0  # fewer faces on some grains
-    apex = rng.normal(0, 0.2 * grain, (n, 2))
-    ddy = dy - apex[lab, 0]
-    ddx = dx - apex[lab, 1]
-    faces = np.cos(ang)[lab] * ddx[..., None] + np.sin(ang)[lab] * ddy[..., None]
-    pyr = np.max(faces * slope[lab], axis=-1)
-    sense = np.where(rng.random(n) < 0.6, -1.0, 1.0)
-    h = sense[lab] * pyr + rng.normal(0, 0.15 * grain, n)[lab]
-    # Grain-boundary grooves, and open secondary cracks along some boundaries.
+            fe = _feather(rng, yy[m], xx[m], cy, cx, phi, max(grain * 0.5, size * 0.2))
+            h[m] += fe * rng.uniform(2, 5)
+            for _ in range(int(rng.poisson(4))):
+                h += _tongue(rng, m, yy, xx, phi, size).astype(np.float32)
+        elif rng.random() < 0.4:
+            for _ in range(int(rng.poisson(1.5))):
+                h += _tongue(rng, m, yy, xx, phi, size).astype(np.float32)
+    # Grain-boundary steps show a thin bright tear where the facets meet.
     d = boundary_distance(lab)
-    h -= rng.uniform(0.5, 2) * np.exp(-d / 1.5)
+    h += rng.uniform(0.5, 2.5) * np.exp(-((d / 1.2) ** 2))
+    # Flat, smooth facets: only a whisper of roughness.
+    h += 0.25 * fbm(rng, shape, beta=2.5, cutoff=0.3)
+    h += rng.uniform(0.0, 0.1) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32))
+
+
+def _grain_domes(rng: np.random.Generator, shape: tuple[int, int], grain: float, slope: tuple[float, float],
+                 socket_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Upper envelope of polyhedral grains: each a dome of 3-6 planar faces meeting at an apex
+    (a socket, concave, where the neighbour grain was pulled out). Where two grains meet, their
+    faces intersect in a crease: the grain boundary, a dark crevice."""
+    pts, grp = grid_points(rng, shape, grain, jitter=0.9, margin=grain * 1.5, groups=2)
+    n = len(pts)
+    nf = 6
+    ang = rng.uniform(0, 2 * np.pi, n)[:, None] + np.arange(nf)[None, :] * 2 * np.pi / nf
+    ang = ang + rng.normal(0, 0.3, (n, nf))
+    sl = rng.uniform(*slope, (n, nf))
+    nfaces = rng.integers(3, nf + 1, n)
+    sl[np.arange(nf)[None, :] >= nfaces[:, None]] *= 0.35  # fewer dominant faces on some grains
+    cosA, sinA = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    apex = rng.normal(0, 0.15 * grain, (n, 2))
+    H = rng.normal(0, 0.25 * grain * slope[1], n)
+    sense = np.where(rng.random(n) < socket_p, -0.5, 1.0)
+    reach = 1.7 * grain
+
+    def dome(idx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        ddy = dy - apex[idx, 0]
+        ddx = dx - apex[idx, 1]
+        best = np.full(dy.shape, -np.inf, np.float32)
+        for k in range(nf):
+            np.maximum(best, (cosA[idx, k] * ddx + sinA[idx, k] * ddy) * sl[idx, k], out=best)
+        val = H[idx] - sense[idx] * best
+        return np.where(np.sqrt(dy * dy + dx * dx) < reach, val, -_FAR)
+
+    h, lab = grouped_field(shape, pts, grp, dome, "max", int(grain * 2) + 2)
+    low = np.min(h[h > -_FAR]) if np.any(h > -_FAR) else 0.0
+    return np.maximum(h, low).astype(np.float32), lab
+
+
+def intergranular(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    shape = (size, size)
+    if family == "fine_grained":
+        grain = pick_scale(rng, (1e-6, 40e-6), px, (size / 14.0, size / 5.0))
+    else:
+        grain = pick_scale(rng, (5e-6, 200e-6), px, (size / 7.0, size / 2.0))
+    if family == "faceted":
+        # Flatter grains: each mostly one or two large tilted faces.
+        h, lab = _grain_domes(rng, shape, grain, (0.15, 0.7), 0.15)
+    else:
+        h, lab = _grain_domes(rng, shape, grain, (0.5, 1.5), rng.uniform(0.1, 0.35))
+    # Grain-boundary crevices, and open secondary cracks along some boundaries.
+    d = boundary_distance(lab)
+    h -= rng.uniform(0.5, 3.0) * np.exp(-d / 1.5)
     a, b = boundary_pairs(lab)
     table = rng.random(4096)
-    p_crack = rng.uniform(0.05, 0.35)
-    cracked = pair_random(a, b, table) < p_crack
-    cw = rng.uniform(0.7, 2.5) * (1 + 0.5 * fbm(rng, shape, beta=3, cutoff=0.05))
-    h = np.where(cracked & (d < cw), h - rng.uniform(15, 40), h)
-    # Smooth facets with fine texture (slip traces, tiny microvoids are not modelled).
+    cracked = pair_random(a, b, table) < rng.uniform(0.08, 0.4)
+    cw = rng.uniform(0.7, 2.2) * (1 + 0.5 * fbm(rng, shape, beta=3, cutoff=0.05))
+    h = np.where(cracked & (d < cw), h - rng.uniform(0.3, 0.8) * grain, h)
+    if family == "fine_grained" and rng.random() < 0.7:
+        # Pores (sintered ceramics, creep cavities).
+        pts = rng.uniform(0, size, (int(rng.integers(5, 40)), 2))
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        for py, pxx in pts:
+            r = rng.uniform(0.05, 0.15) * grain
+            ri = int(r) + 2
+            y0, y1, x0, x1 = max(0, int(py) - ri), min(size, int(py) + ri), max(0, int(pxx) - ri), min(size, int(pxx) + ri)
+            sub = ((yy[y0:y1, x0:x1] - py) ** 2 + (xx[y0:y1, x0:x1] - pxx) ** 2) / (r * r)
+            h[y0:y1, x0:x1] -= np.sqrt(np.clip(1 - sub, 0, None)) * r * 1.5
+    # Facet texture: smooth faces, faint slip traces on some.
     h += 0.25 * fbm(rng, shape, beta=2.5, cutoff=0.3)
+    if rng.random() < 0.3:
+        h += 0.3 * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=15, angle=rng.uniform(0, np.pi))
     return Surface(h.astype(np.float32))

@@ -15,13 +15,15 @@ from fractoscope.synth.common import (
     warp_labels,
 )
 
-PX_RANGE_PITTING = (30e-9, 500e-9)
-PX_RANGE_MUD = (40e-9, 500e-9)
+PX_PITTING = {"hemispherical": (15e-9, 1000e-9), "crystallographic": (10e-9, 600e-9), "pits_product": (20e-9, 1000e-9)}
+PX_MUD = {"dried_layer": (15e-9, 1000e-9), "fine_network": (15e-9, 800e-9), "spalled": (20e-9, 1000e-9)}
 
 
-def pitting(rng: np.random.Generator, size: int, px: float) -> Surface:
+def pitting(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    rmed = pick_scale(rng, (0.5e-6, 30e-6), px, (4, size / 10))
+    rmed = pick_scale(rng, (0.3e-6, 40e-6), px, (4, size / 10))
+    faceted = family == "crystallographic"
+    orient = rng.uniform(0, np.pi / 2)  # one grain orientation -> aligned square pits
     # Smoother base: fine roughness, sometimes faint grinding marks from surface preparation.
     h = rng.uniform(0.2, 0.8) * fbm(rng, shape, beta=2.6, cutoff=0.3)
     h += rng.uniform(0.5, 4) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
@@ -47,13 +49,30 @@ def pitting(rng: np.random.Generator, size: int, px: float) -> Surface:
         x0, x1 = max(0, int(cx) - ri), min(size, int(cx) + ri + 1)
         if y0 >= y1 or x0 >= x1:
             continue
-        d2 = ((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2) / (r * r)
-        bowl = -r * rng.uniform(0.5, 1.0) * np.sqrt(np.clip(1 - d2, 0, None))
+        gy, gx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
+        if faceted:
+            # Inverted pyramid bounded by {100} planes: a square outline, flat walls.
+            a = orient + rng.normal(0, 0.05)
+            pu = np.abs(gx * np.cos(a) + gy * np.sin(a))
+            pv = np.abs(-gx * np.sin(a) + gy * np.cos(a))
+            d1 = np.maximum(pu, pv) / r
+            d2 = d1 * d1
+            bowl = -r * rng.uniform(0.5, 1.0) * np.clip(1 - d1, 0, None)
+        else:
+            d2 = (gx**2 + gy**2) / (r * r)
+            bowl = -r * rng.uniform(0.6, 1.2) * np.sqrt(np.clip(1 - d2, 0, None))
         np.minimum(pits[y0:y1, x0:x1], bowl, out=pits[y0:y1, x0:x1])
         inside[y0:y1, x0:x1] |= d2 < 1
     # Pit walls are etched rough; some pits have corrosion product nodules at the rim.
     h = h + pits + inside * rng.uniform(0.3, 1.2) * fbm(rng, shape, beta=2.2, cutoff=0.35)
     albedo = np.ones(shape, np.float32)
+    if family == "pits_product":
+        # Corrosion product: a cracked, granular film partly covering the surface and the pits.
+        film = fbm(rng, shape, beta=3.0, cutoff=0.05) > rng.uniform(-0.3, 0.5)
+        gran = bumps(rng, shape, int(size * size * rng.uniform(5e-4, 3e-3)), (0.8, max(1.2, rmed * 0.25)), mask=film)
+        h = h + gran + film * rng.uniform(0.5, 2.0)
+        albedo[film] = rng.uniform(0.8, 1.3)
+        albedo[gran > 0] *= rng.uniform(1.1, 1.6)
     if rng.random() < 0.5:
         d_out = boundary_distance(inside.astype(np.int32))
         rim = (~inside) & (d_out < rmed * 0.3)
@@ -63,9 +82,12 @@ def pitting(rng: np.random.Generator, size: int, px: float) -> Surface:
     return Surface(h.astype(np.float32), albedo)
 
 
-def mud_cracking(rng: np.random.Generator, size: int, px: float) -> Surface:
+def mud_cracking(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    cell = pick_scale(rng, (2e-6, 60e-6), px, (18, size / 2.5))
+    if family == "fine_network":
+        cell = pick_scale(rng, (0.5e-6, 20e-6), px, (14, size / 6.0))
+    else:
+        cell = pick_scale(rng, (2e-6, 80e-6), px, (24, size / 2.5))
     pts = jittered_points(rng, shape, cell, jitter=1.0, margin=cell)
     lab, (dy, dx) = nearest_seed(shape, pts, margin=int(cell) + 2)
     lab = warp_labels(rng, lab, cell * rng.uniform(0.05, 0.15), cell / 3)
@@ -90,6 +112,21 @@ def mud_cracking(rng: np.random.Generator, size: int, px: float) -> Surface:
         sub = rng.random(n) < rng.uniform(0.2, 0.6)
         crack |= (d2 < w / 4 + 0.3) & sub[lab]
     sub_h = rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.6, cutoff=0.3) - T * 0.3
+    if family == "spalled":
+        # Some plates have flaked off: the rough substrate shows through, edges of the
+        # remaining layer stand as cliffs.
+        gone = (rng.random(n) < rng.uniform(0.2, 0.5))[lab]
+        crack |= gone
+    if family == "fine_network" or rng.random() < 0.3:
+        crack |= (d2_fine(rng, shape, cell) < rng.uniform(0.4, 0.9))
     h = np.where(crack, sub_h - T, h)
     h += rng.uniform(0, 3) * fbm(rng, shape, beta=4, cutoff=4.0 / size)
     return Surface(h.astype(np.float32))
+
+
+def d2_fine(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
+    """Distance to a fine secondary crack network (hairline cracks inside the plates)."""
+    pts = jittered_points(rng, shape, cell * rng.uniform(0.2, 0.35), jitter=1.0, margin=cell)
+    lab, _ = nearest_seed(shape, pts, margin=int(cell) + 2)
+    lab = warp_labels(rng, lab, cell * 0.04, cell / 8)
+    return boundary_distance(lab) + 10 * (fbm(rng, shape, beta=3, cutoff=0.05) < -0.3)

@@ -1,99 +1,152 @@
-"""Ductile overload: microvoid coalescence dimples, equiaxed (tension) and elongated (shear)."""
+"""Ductile overload: microvoid coalescence dimples, equiaxed (tension) and elongated (shear).
+
+Dimples are deep cups (depth 0.5-1.2 x radius) whose steep walls meet their neighbours in thin,
+tall tear ridges; sizes are log-normal and often bimodal (large primary voids ringed by fine
+secondary ones); some cups hold the inclusion that nucleated them. Shear dimples are parabolic and
+all open the same way. Real frames alternate dimple fields with smooth sheared or flat patches.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from fractoscope.synth.common import (
     Surface,
-    bumps,
+    boundary_distance,
     fbm,
-    jittered_points,
-    nearest_seed,
+    grid_points,
+    grouped_field,
     pick_scale,
     sample_canvas,
+    soft_mask,
 )
 
-# Pixel sizes at which dimples are usually imaged (m); overlaps the other classes on purpose.
-PX_RANGE_EQUIAXED = (10e-9, 150e-9)
-PX_RANGE_SHEAR = (10e-9, 150e-9)
+# Pixel sizes (m) per family: wide and overlapping every other class (scale is not a class cue).
+PX_EQUIAXED = {"deep_cups": (8e-9, 600e-9), "bimodal": (8e-9, 500e-9), "patchy": (10e-9, 800e-9)}
+PX_SHEAR = {"parabolic": (8e-9, 600e-9), "elongated_tear": (10e-9, 800e-9), "shear_lip": (10e-9, 800e-9)}
+
+_FAR = np.float32(1e6)
 
 
-def _cup_field(rng: np.random.Generator, shape: tuple[int, int], spacing: float, depth_ratio: tuple[float, float],
-               bend: float = 0.0, skew: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Space-filling cups: each pixel belongs to its nearest void and lies on that void's wall.
+def cup_layer(
+    rng: np.random.Generator, shape: tuple[int, int], spacing: float, depth_ratio: tuple[float, float],
+    size_sigma: float = 0.35, bend: float = 0.0, skew: float = 0.0, wall: float = 1.6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Space-filling cups whose walls intersect in sharp ridges (pointwise min of the cups).
 
-    Neighbouring cups meet in sharp cusps: the rims of microvoid coalescence. ``bend`` bends the
-    cup outline into a parabola (shear dimples), ``skew`` makes one end deeper than the other.
-    Returns height, the cup id map, normalised radius and per-cup radius.
+    Returns height (pixels), the winning-cup label map, cup centres (N, 2), radii and depths.
+    ``bend`` bends each outline into a parabola opening towards -columns (shear dimples),
+    ``skew`` deepens the closed end.
     """
-    pts = jittered_points(rng, shape, spacing, jitter=0.9, margin=spacing)
+    margin = int(spacing * 2) + 2
+    pts, grp = grid_points(rng, shape, spacing, jitter=0.85, margin=spacing * 1.5, groups=2)
     n = len(pts)
-    R = spacing * rng.uniform(0.55, 0.8) * np.exp(rng.normal(0, 0.25, n))
+    R = spacing * rng.uniform(0.6, 0.8) * np.exp(rng.normal(0, size_sigma, n))
     D = R * rng.uniform(*depth_ratio, n)
-    lab, (dy, dx) = nearest_seed(shape, pts, margin=int(spacing) + 2)
-    Rl = R[lab]
-    v = dy / Rl
-    u = dx / Rl + bend * v * v  # parabolic outline opening towards -u
-    rho2 = u * u + v * v
-    rho = np.sqrt(rho2)
-    prof = np.where(rho < 1, -np.sqrt(np.clip(1 - rho2, 0, 1)), 2.0 * (rho - 1))
-    depth = D[lab] * (1.0 + skew * np.clip(u, -1, 1))
-    return (prof * depth).astype(np.float32), lab, rho.astype(np.float32), Rl
+    p = rng.uniform(1.5, 2.4)  # flatter bottoms and steeper walls for larger p
+    reach = 1.6
+
+    def cup(idx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        r = R[idx]
+        v = dy / r
+        u = dx / r + bend * v * v
+        rho = np.sqrt(u * u + v * v)
+        d = D[idx] * (1.0 + skew * np.clip(u, -1, 1))
+        prof = np.where(rho < 1, -d * (1 - rho**p), wall * d * (rho - 1))
+        return np.where(rho < reach, prof, _FAR)
+
+    h, lab = grouped_field(shape, pts, grp, cup, "min", margin)
+    top = np.max(h[h < _FAR]) if np.any(h < _FAR) else 0.0
+    return np.minimum(h, top).astype(np.float32), lab, pts, R, D
 
 
-def equiaxed_dimples(rng: np.random.Generator, size: int, px: float) -> Surface:
+def _inclusions(rng: np.random.Generator, h: np.ndarray, albedo: np.ndarray, pts: np.ndarray, R: np.ndarray,
+                D: np.ndarray, frac: float) -> None:
+    """Second-phase particles sitting at the bottom of some cups (in place); they charge: bright."""
+    H, W = h.shape
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < H) & (pts[:, 1] >= 0) & (pts[:, 1] < W)
+    ids = np.flatnonzero(inside & (rng.random(len(pts)) < frac) & (R > 3))
+    for i in ids[:300]:
+        r = R[i] * rng.uniform(0.12, 0.35)
+        cy, cx = pts[i] + rng.normal(0, 0.1 * R[i], 2)
+        ri = int(np.ceil(r)) + 1
+        y0, y1 = max(0, int(cy) - ri), min(H, int(cy) + ri + 1)
+        x0, x1 = max(0, int(cx) - ri), min(W, int(cx) + ri + 1)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        gy, gx = np.ogrid[y0:y1, x0:x1]
+        d2 = (gy - cy) ** 2 + (gx - cx) ** 2
+        cap = np.sqrt(np.clip(r * r - d2, 0, None))
+        m = cap > 0
+        base = -D[i] * rng.uniform(0.7, 1.0)
+        sub = h[y0:y1, x0:x1]
+        sub[m] = np.maximum(sub[m], base + cap[m] * 1.3)
+        albedo[y0:y1, x0:x1][m] = rng.uniform(1.3, 2.0)
+
+
+def _smooth_patches(rng: np.random.Generator, h: np.ndarray, scale: float, frac: float, angle: float) -> np.ndarray:
+    """Replace part of the field by smooth sheared/flat material (with faint shear streaks)."""
+    size = h.shape[0]
+    m = soft_mask(rng, h.shape, frac, size * rng.uniform(0.15, 0.4))
+    flat = ndi.gaussian_filter(h, scale * 1.5) + rng.uniform(0.0, 0.3) * scale
+    flat += 0.04 * scale * fbm(rng, h.shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
+    return h * (1 - m) + flat * m
+
+
+def _finish(rng: np.random.Generator, h: np.ndarray, lab: np.ndarray, scale: float, size: int,
+            aniso: float = 1.0, angle: float = 0.0) -> np.ndarray:
+    """Tear-ridge crests, wall roughness and the gently undulating macroscopic surface."""
+    d = boundary_distance(lab)
+    h = h + rng.uniform(0.04, 0.12) * scale * np.exp(-((d / rng.uniform(0.7, 1.4)) ** 2))
+    h += rng.uniform(0.02, 0.05) * scale * fbm(rng, h.shape, beta=2.2, cutoff=0.3, aniso=aniso, angle=angle)
+    # Macroscopic undulation: slopes of at most ~0.3 so it shades, never swamps, the dimples.
+    h += rng.uniform(0.5, 3.0) * size / 40 * fbm(rng, h.shape, beta=4.0, cutoff=3.0 / size)
+    return h
+
+
+def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    # Primary dimple diameter 0.5-20 um; visible when 10 .. size/3 pixels across.
-    dia = pick_scale(rng, (0.5e-6, 20e-6), px, (12, size / 3.5))
-    h, lab, rho, R = _cup_field(rng, shape, dia, (0.35, 0.9))
-    # Bimodal populations: small secondary voids nucleated on the ligaments between big ones.
-    if rng.random() < 0.7 and dia > 24:
-        dia2 = dia * rng.uniform(0.2, 0.4)
-        h2, *_ = _cup_field(rng, shape, dia2, (0.3, 0.7))
-        h = np.minimum(h, h2 * rng.uniform(0.4, 1.0))
+    # Primary dimple spacing 0.4-25 um, visible when 10 .. size/4 pixels across.
+    sp = pick_scale(rng, (0.4e-6, 25e-6), px, (10, size / 4.0))
+    h, lab, pts, R, D = cup_layer(rng, shape, sp, (0.55, 1.15), size_sigma=rng.uniform(0.25, 0.45))
     albedo = np.ones(shape, np.float32)
-    # Inclusions (MnS, oxides) that nucleated the voids sit at the bottom of some cups.
-    if rng.random() < 0.7:
-        frac = rng.uniform(0.1, 0.5)
-        ids = np.unique(lab)
-        chosen = ids[rng.random(ids.size) < frac]
-        bottom = np.isin(lab, chosen) & (rho < 0.12)
-        npart = int(bottom.sum() / max(1.0, np.pi * (0.1 * dia) ** 2) + 0.5)
-        if npart:
-            part = bumps(rng, shape, npart, (max(1.0, 0.06 * dia), max(1.5, 0.16 * dia)), mask=bottom)
-            m = part > 0
-            h = h + part * 1.5
-            albedo[m] = rng.uniform(1.1, 1.6)
-    # Tearing roughness on the walls and a gently undulating macroscopic surface.
-    h += 0.03 * dia * fbm(rng, shape, beta=2.2, cutoff=0.25)
-    h += rng.uniform(0.15, 0.8) * dia * fbm(rng, shape, beta=4.0, cutoff=6.0 / size)
-    return Surface(h, albedo)
+    if family == "bimodal" or (family == "patchy" and rng.random() < 0.5):
+        # Fine secondary voids on the ligaments between the primaries: only where they reach
+        # below the primary surface, i.e. on the rims, never inside the big cups.
+        sp2 = max(5.0, sp * rng.uniform(0.18, 0.35))
+        h2, lab2, *_ = cup_layer(rng, shape, sp2, (0.4, 0.9), size_sigma=0.3)
+        top = np.quantile(h, rng.uniform(0.55, 0.8))
+        h2 = h2 + top
+        win = h2 < h
+        h = np.where(win, h2, h)
+        lab = np.where(win, lab2 + lab.max() + 1, lab)
+    _inclusions(rng, h, albedo, pts, R, D, rng.uniform(0.15, 0.5) if family != "patchy" else rng.uniform(0, 0.3))
+    h = _finish(rng, h, lab, sp, size)
+    if family == "patchy":
+        h = _smooth_patches(rng, h, sp, rng.uniform(0.15, 0.35), rng.uniform(0, np.pi))
+    return Surface(h.astype(np.float32), albedo)
 
 
-def shear_dimples(rng: np.random.Generator, size: int, px: float) -> Surface:
+def shear_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    width = pick_scale(rng, (0.5e-6, 15e-6), px, (8, size / 5))
-    aspect = rng.uniform(1.8, 4.0)
+    width = pick_scale(rng, (0.4e-6, 15e-6), px, (8, size / 5.0))
+    if family == "elongated_tear":
+        aspect, bend, skew = rng.uniform(3.0, 5.5), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.5)
+    else:
+        aspect, bend, skew = rng.uniform(1.6, 3.2), rng.uniform(0.5, 1.3), rng.uniform(0.3, 0.7)
     angle = rng.uniform(0, 2 * np.pi)  # shear direction: all parabolas open the same way
-    # Build round-ish cups on a canvas, then stretch them along the shear direction.
-    diag = int(np.ceil(size * 1.5 / 1.0)) + 8
-    cw = int(np.ceil(diag / aspect)) + 8
-    h, lab, rho, R = _cup_field(rng, (diag, cw), width, (0.3, 0.7),
-                                bend=rng.uniform(0.4, 1.2), skew=rng.uniform(0.3, 0.7))
-    albedo = np.ones((diag, cw), np.float32)
-    if rng.random() < 0.4:  # occasional inclusion at the closed end
-        ids = np.unique(lab)
-        chosen = ids[rng.random(ids.size) < rng.uniform(0.05, 0.3)]
-        bottom = np.isin(lab, chosen) & (rho < 0.15)
-        part = bumps(rng, (diag, cw), int(bottom.sum() / max(1.0, (0.12 * width) ** 2 * 3) + 0.5),
-                     (max(1.0, 0.06 * width), max(1.5, 0.14 * width)), mask=bottom)
-        h = h + part * 1.5
-        albedo[part > 0] = rng.uniform(1.1, 1.5)
-    # Canvas rows = across (v), cols = along (u); stretch u by the aspect ratio.
+    n = int(np.ceil(size * 1.45)) + 8
+    cw = int(np.ceil(n / aspect)) + 8
+    h, lab, pts, R, D = cup_layer(rng, (n, cw), width, (0.45, 0.95), size_sigma=0.3, bend=bend, skew=skew)
+    albedo = np.ones((n, cw), np.float32)
+    _inclusions(rng, h, albedo, pts, R, D, rng.uniform(0.0, 0.25))
     H = sample_canvas(h, angle, shape, scale=(aspect, 1.0))
+    L = sample_canvas(lab.astype(np.float32), angle, shape, order=0, scale=(aspect, 1.0)).astype(np.int64)
     A = sample_canvas(albedo, angle, shape, order=0, scale=(aspect, 1.0))
-    H *= rng.uniform(0.8, 1.3)
-    H += 0.03 * width * fbm(rng, shape, beta=2.2, cutoff=0.25, aniso=3.0, angle=angle)
-    H += rng.uniform(0.15, 0.8) * width * fbm(rng, shape, beta=4.0, cutoff=6.0 / size)
-    return Surface(H, A)
+    H = _finish(rng, H, L, width, size, aniso=4.0, angle=angle)
+    if family == "shear_lip":
+        H = _smooth_patches(rng, H, width, rng.uniform(0.15, 0.35), angle)
+    elif family == "elongated_tear" and rng.random() < 0.5:
+        H = _smooth_patches(rng, H, width, rng.uniform(0.1, 0.25), angle)
+    return Surface(H.astype(np.float32), A)

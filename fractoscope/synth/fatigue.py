@@ -1,8 +1,16 @@
-"""Fatigue: striations on plateaus (microscopic) and beach marks (coarse progression bands)."""
+"""Fatigue: striations (microscopic) and beach/progression marks (coarse bands).
+
+At high magnification striations are fine, faint, curved, parallel lines on plateaus at different
+heights, interrupted by secondary cracks and partly smeared. At low magnification (~0.3-1 um/px)
+the same fatigue surface is a rough, directional texture with radial and ratchet marks and no
+resolved striations. Beach marks are arcs around a distant origin: arrest lines, tone bands and
+bands of different texture.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from fractoscope.synth.common import (
     Surface,
@@ -13,58 +21,131 @@ from fractoscope.synth.common import (
     pick_scale,
     rotated_coords,
     smooth1d,
+    soft_mask,
     warp_labels,
 )
 
-PX_RANGE_STRIATIONS = (5e-9, 80e-9)
-PX_RANGE_BEACH = (80e-9, 500e-9)
+# Striations are resolved below ~0.2-0.3 um/px; above that the same surface is the low-magnification
+# fatigue texture. Beach/progression marks are seen from ~10 nm/px (block-loading bands of
+# striations) to the lowest SEM magnifications. The class ranges overlap almost entirely.
+PX_STRIATIONS = {"plateaus": (5e-9, 300e-9), "curved_fine": (5e-9, 200e-9), "low_mag": (150e-9, 1000e-9)}
+PX_BEACH = {"macro_arcs": (100e-9, 1000e-9), "progression_bands": (10e-9, 400e-9), "oxide_bands": (40e-9, 1000e-9)}
 
 
-def striations(rng: np.random.Generator, size: int, px: float) -> Surface:
+def _striation_profile(phase: np.ndarray, k: float) -> np.ndarray:
+    """Asymmetric ridge per cycle: gentle flank in the growth direction, steeper behind."""
+    frac = phase - np.floor(phase)
+    return np.where(frac < k, frac / k, (1 - frac) / (1 - k))
+
+
+def _smear(rng: np.random.Generator, h: np.ndarray, amount: float, angle: float) -> np.ndarray:
+    """Rubbed/smeared areas (crack faces closing on each other): relief flattened, streaked."""
+    size = h.shape[0]
+    m = soft_mask(rng, h.shape, amount, size * rng.uniform(0.08, 0.3))
+    flat = ndi.gaussian_filter(h, rng.uniform(2, 6))
+    flat += rng.uniform(0.2, 0.8) * fbm(rng, h.shape, beta=2.5, cutoff=0.3, aniso=12.0, angle=angle)
+    return h * (1 - m) + flat * m
+
+
+def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, plateau: float,
+                        origin_dist: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Plateaus at different heights and tilts, each with its own set of curved striations."""
     shape = (size, size)
-    spacing = pick_scale(rng, (0.1e-6, 2e-6), px, (4.5, max(6.0, size / 18)))
-    plateau = rng.uniform(0.35, 1.0) * size
     pts = jittered_points(rng, shape, plateau, jitter=1.0, margin=plateau)
     lab, _ = nearest_seed(shape, pts, margin=int(plateau) + 2)
     lab = warp_labels(rng, lab, rng.uniform(3, 12), plateau / 4)
-    ids = np.unique(lab)
     crack = rng.uniform(0, 2 * np.pi)  # growth direction: striations run across it
     h = np.zeros(shape, np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    for g in ids:
+    for g in np.unique(lab):
         m = lab == g
-        phi = crack + rng.normal(0, 0.35)
-        u, v = rotated_coords(shape, phi)  # u along the crack front, v along growth
-        uu, vv = u[m], v[m]
+        phi = crack + rng.normal(0, 0.3)
+        # Crack front: an arc around an origin behind the plateau -> curved, parallel lines.
+        od = size * rng.uniform(*origin_dist)
+        oy = size / 2 - od * np.sin(phi) + rng.normal(0, 0.2 * size)
+        ox = size / 2 - od * np.cos(phi) + rng.normal(0, 0.2 * size)
+        r = np.sqrt((yy[m] - oy) ** 2 + (xx[m] - ox) ** 2)
         sp = spacing * rng.uniform(0.8, 1.25)
-        # Slightly curved crack fronts, local spacing change with growth, front waviness.
-        curv = rng.normal(0, 1.0) / size
-        wav = np.interp(uu, np.arange(-size, size), smooth1d(rng, 2 * size, rng.uniform(10, 40))[0])
-        grow = rng.uniform(-0.25, 0.25) * vv / size
-        phase = (vv + curv * uu * uu + wav * sp * rng.uniform(0.2, 0.8)) / (sp * (1 + grow))
-        frac = phase - np.floor(phase)
-        # Asymmetric ridge: a gentle flank in the growth direction and a steeper one behind.
+        u, _ = rotated_coords(shape, phi + np.pi / 2)
+        wav = np.interp(u[m], np.arange(-size, size), smooth1d(rng, 2 * size, rng.uniform(10, 40))[0])
+        grow = 1 + rng.uniform(-0.2, 0.3) * (r - r.min()) / size  # spacing grows with crack length
+        phase = (r + wav * sp * rng.uniform(0.1, 0.5)) / (sp * grow)
         k = rng.uniform(0.55, 0.85)
-        prof = np.where(frac < k, frac / k, (1 - frac) / (1 - k))
-        amp = sp * rng.uniform(0.25, 0.5)
-        fade = 1 + 0.5 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m]
-        t = rng.normal(0, 0.2, 2)
-        h[m] = amp * np.clip(fade, 0.2, None) * prof + t[0] * yy[m] + t[1] * xx[m] + rng.normal(0, 0.05 * size)
+        amp = sp * rng.uniform(0.12, 0.3)  # faint: a fraction of the spacing
+        fade = np.clip(1 + 0.6 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.1, None)
+        t = rng.normal(0, 0.3, 2)
+        h[m] = (amp * fade * _striation_profile(phase, k) + t[0] * (yy[m] - size / 2) + t[1] * (xx[m] - size / 2)
+                + rng.normal(0, 0.06 * size))
         # Secondary cracks along a few striation valleys.
-        if rng.random() < 0.35:
-            idx = np.floor(phase).astype(int)
-            pick = (np.abs(frac - k) < 0.06) & (((idx * 2654435761) % 97) < rng.uniform(3, 15))
+        if rng.random() < 0.5:
+            frac = phase - np.floor(phase)
+            idx = np.floor(phase).astype(np.int64)
+            pick = (np.abs(frac - k) < 0.07) & (((idx * 2654435761) % 97) < rng.uniform(3, 12))
             h.ravel()[np.flatnonzero(m)[pick]] -= rng.uniform(4, 12)
     # Tear ridges where plateaus at different levels join.
     d = boundary_distance(lab)
-    h += rng.uniform(1, 4) * np.exp(-((d / rng.uniform(1.2, 3.0)) ** 2))
-    h += 0.15 * spacing * fbm(rng, shape, beta=2.3, cutoff=0.3)
-    return Surface(h)
+    h += rng.uniform(1.5, 5) * np.exp(-((d / rng.uniform(1.0, 2.5)) ** 2))
+    return h, lab
 
 
-def beach_marks(rng: np.random.Generator, size: int, px: float) -> Surface:
+def striations(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    spacing = pick_scale(rng, (3e-6, 100e-6), px, (14, size / 3.5))
+    if family == "low_mag":
+        return _fatigue_texture(rng, size, px)
+    spacing = pick_scale(rng, (0.08e-6, 2e-6), px, (3.5, max(5.0, size / 16)))
+    if family == "curved_fine":
+        spacing = max(3.2, spacing * rng.uniform(0.6, 0.9))
+        h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.8, 1.6) * size, (0.4, 1.2))
+    else:
+        h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.3, 0.8) * size, (1.0, 4.0))
+    if rng.random() < 0.7:
+        h = _smear(rng, h, rng.uniform(0.08, 0.3), rng.uniform(0, np.pi))
+    h += 0.12 * spacing * fbm(rng, shape, beta=2.3, cutoff=0.3)
+    h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32))
+
+
+def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Fatigue at low magnification: rough, directional (radial) texture with ratchet marks."""
+    shape = (size, size)
+    ang = rng.uniform(0, 2 * np.pi)
+    dist = size * rng.uniform(0.7, 3.0)
+    oy, ox = size / 2 - dist * np.sin(ang), size / 2 - dist * np.cos(ang)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = np.sqrt((yy - oy) ** 2 + (xx - ox) ** 2)
+    th = np.arctan2(yy - oy, xx - ox)
+    # Radial ridges: a fine 1-D noise in the angle, stretched along the growth direction.
+    tmin, tmax = float(th.min()), float(th.max())
+    nth = int((tmax - tmin) * float(r.mean())) + 8  # samples ~ pixels along the mean crack front
+    ridge = smooth1d(rng, nth, rng.uniform(1.5, 5.0))[0]
+    ti = (th - tmin) / max(tmax - tmin, 1e-6) * (nth - 1)
+    rid = np.interp(ti.ravel(), np.arange(nth), ridge).reshape(shape)
+    along = 1 + 0.5 * fbm(rng, shape, beta=3.0, cutoff=0.02)
+    h = rng.uniform(1.0, 3.0) * rid * np.clip(along, 0.2, None)
+    # Rough fatigue surface: anisotropic, streaks run along the crack growth direction.
+    h += rng.uniform(1.5, 4.0) * fbm(rng, shape, beta=2.8, cutoff=0.25, aniso=rng.uniform(2.5, 6), angle=ang + np.pi / 2)
+    h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.2, cutoff=0.35)
+    # Ratchet marks: radial steps between neighbouring initiation sites, strongest near the origin.
+    nr = int(rng.integers(2, 8))
+    for tk in rng.uniform(tmin, tmax, nr):
+        stepw = (tmax - tmin) / 600
+        h += rng.uniform(3, 10) * np.clip((th - tk) / stepw, -0.5, 0.5) * np.exp(-(r - r.min()) / (size * rng.uniform(0.3, 1.2)))
+    # Faint secondary cracks running along the crack front (across the growth direction).
+    if rng.random() < 0.5:
+        ph = r / rng.uniform(20, 80)
+        fr = ph - np.floor(ph)
+        cracks = (np.abs(fr - 0.5) < 0.01) & (fbm(rng, shape, beta=3, cutoff=0.03) > 1.0)
+        h[cracks] -= rng.uniform(3, 8)
+    h += rng.uniform(2, 8) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32))
+
+
+def beach_marks(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    shape = (size, size)
+    if family == "progression_bands":
+        spacing = pick_scale(rng, (0.5e-6, 20e-6), px, (25, size / 3.0))
+    else:
+        spacing = pick_scale(rng, (5e-6, 500e-6), px, (14, size / 3.0))
     # Crack origin outside (or at the edge of) the field of view: arcs are concentric around it.
     ang = rng.uniform(0, 2 * np.pi)
     dist = size * rng.uniform(0.55, 2.5)
@@ -72,25 +153,41 @@ def beach_marks(rng: np.random.Generator, size: int, px: float) -> Surface:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     ry, rx = (yy - oy) * rng.uniform(0.8, 1.25), xx - ox  # fronts slightly elliptical
     r = np.sqrt(ry * ry + rx * rx)
-    theta = np.arctan2(ry, rx)
     # Crack fronts are not perfect circles: slow waviness along the front.
     r = r + spacing * 0.3 * fbm(rng, shape, beta=4, cutoff=3.0 / size)
     ph = r / spacing
     nb = int(ph.max()) + 2
-    band_w = np.exp(rng.normal(0, 0.35, nb))  # irregular band widths
+    band_w = np.exp(rng.normal(0, 0.4, nb))  # irregular band widths
     edges = np.concatenate([[0], np.cumsum(band_w)])
     ph = ph * edges[-1] / nb
     idx = np.clip(np.searchsorted(edges, ph) - 1, 0, nb - 1)
     frac = (ph - edges[idx]) / band_w[idx]
-    # Each band: a gentle ramp ending at a sharp arrest line (small step).
-    step = rng.uniform(0.5, 3.0)
-    h = -step * (idx + frac ** 2)
-    # Arrest-line ridges and oxide/contrast bands: the hallmark of beach marks.
+    # Each band: a gentle ramp ending at a sharp arrest line (small step) with a ridge.
+    step = rng.uniform(0.5, 3.0) if family != "oxide_bands" else rng.uniform(0.1, 0.8)
+    h = -step * (idx + frac**2)
     h += rng.uniform(0.5, 2.5) * np.exp(-(((1 - frac) * band_w[idx] * spacing / 2.0) ** 2))
-    tone = rng.uniform(0.08, 0.35) * rng.standard_normal(nb)
+    tone_amp = rng.uniform(0.08, 0.3) if family != "oxide_bands" else rng.uniform(0.25, 0.5)
+    tone = tone_amp * rng.standard_normal(nb)
     albedo = 1.0 + tone[idx] * (0.6 + 0.4 * frac) + rng.uniform(0.03, 0.12) * np.cos(2 * np.pi * frac)
-    # Relatively flat surface with fine fatigue texture and radial ratchet-like lines.
-    rad = fbm(rng, shape, beta=3.0, cutoff=0.2, aniso=rng.uniform(3, 8), angle=float(np.mean(theta)))
-    h += rng.uniform(0.5, 2.0) * rad
+    # Texture of the fatigue surface itself, different in every band (rough / smoother).
+    rough = np.exp(rng.normal(0, 0.5, nb))[idx]
+    th_mean = float(np.arctan2(size / 2 - oy, size / 2 - ox))
+    tex = fbm(rng, shape, beta=2.8, cutoff=0.25, aniso=rng.uniform(2, 6), angle=th_mean)
+    h += rng.uniform(0.8, 2.5) * rough * tex
     h += rng.uniform(0.3, 1.2) * fbm(rng, shape, beta=2.4, cutoff=0.35)
+    if family == "progression_bands":
+        # Striations inside the bands where they are resolved (>= 3 px apart).
+        sp = pick_scale(rng, (0.1e-6, 1e-6), px, (3.2, 12))
+        if sp * px <= 1.2e-6:
+            k = rng.uniform(0.55, 0.8)
+            dens = np.exp(rng.normal(0, 0.3, nb))[idx]  # block loading: spacing changes per band
+            st = _striation_profile(r / (sp * dens), k)
+            on = (rng.random(nb) < 0.7)[idx]
+            h += on * sp * rng.uniform(0.15, 0.3) * st
+    elif family == "macro_arcs" and rng.random() < 0.5:
+        # Ratchet marks near the origin side of the frame.
+        th = np.arctan2(yy - oy, xx - ox)
+        for tk in rng.uniform(th.min(), th.max(), int(rng.integers(2, 6))):
+            h += rng.uniform(2, 6) * np.clip((th - tk) * 300, -0.5, 0.5) * np.exp(-(r - r.min()) / (0.4 * size))
+    h += rng.uniform(1, 5) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
     return Surface(h.astype(np.float32), np.clip(albedo, 0.3, None).astype(np.float32))

@@ -25,7 +25,7 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
     az = rng.uniform(0, 2 * np.pi)
     dx, dy = np.cos(az), np.sin(az)
     facing = -(gx * dx + gy * dy) / np.sqrt(1.0 + s2)
-    sig = sec * (1.0 + rng.uniform(0.15, 0.45) * facing)
+    sig = sec * (1.0 + rng.uniform(0.2, 0.6) * facing)
 
     # Cast shadow towards the detector: a pixel is shadowed if the surface between it and the
     # detector rises above the take-off line (checked at a few distances, cheap).
@@ -38,10 +38,12 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
     shadow = ndi.gaussian_filter(np.minimum(shadow, 8.0), 1.5)  # soft: the detector is not a point
     sig *= np.exp(-rng.uniform(0.06, 0.18) * shadow)
 
-    # Cavities emit fewer electrons that reach the detector (ambient-occlusion-like term).
-    sig_ao = rng.uniform(6, 16)
+    # Cavities emit fewer electrons that reach the detector (ambient-occlusion-like term), at two
+    # scales so both fine pits and the bottoms of large deep cups come out dark.
+    sig_ao = rng.uniform(5, 12)
     ao = h - ndi.gaussian_filter(h, sig_ao)
-    sig *= np.exp(rng.uniform(0.04, 0.1) * np.clip(ao, -15, 5))
+    ao2 = h - ndi.gaussian_filter(h, sig_ao * rng.uniform(3, 5))
+    sig *= np.exp(rng.uniform(0.04, 0.1) * np.clip(ao, -15, 5) + rng.uniform(0.01, 0.03) * np.clip(ao2, -40, 8))
 
     # Edge effect: electrons escape through thin convex edges and rims -> bright lines.
     lap = -ndi.laplace(ndi.gaussian_filter(h, rng.uniform(0.7, 1.3)))
@@ -52,11 +54,28 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
     return sig.astype(np.float32)
 
 
-def acquire(sig: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def varying_focus(sig: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Depth-of-field blur that changes across the frame (tilted or rough specimens at high
+    magnification): sharp in one part, blurred in another, blended smoothly."""
+    h, w = sig.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = rng.uniform(0, 2 * np.pi)
+    t = ((xx - w / 2) * np.cos(a) + (yy - h / 2) * np.sin(a)) / max(h, w) + 0.5
+    t = np.clip(t * rng.uniform(0.8, 1.6) + rng.uniform(-0.5, 0.2), 0, 1)
+    blurred = ndi.gaussian_filter(sig, loguniform(rng, 1.5, 5.0))
+    return (sig * (1 - t) + blurred * t).astype(np.float32)
+
+
+OPERATOR_MODES = ("normal", "bright", "low_contrast", "saturated", "dark")
+
+
+def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = None) -> np.ndarray:
     """The imaging chain: focus, gain/offset/gamma, vignetting, charging, noise, scan lines.
 
     Returns float32 in [0, 1].
     """
+    if operator is not None and operator not in OPERATOR_MODES:
+        raise ValueError(f"unknown operator mode {operator!r}; known: {', '.join(OPERATOR_MODES)}")
     h, w = sig.shape
     img = ndi.gaussian_filter(sig, loguniform(rng, 0.35, 1.6))
     lo, hi = np.percentile(img[:: 2, :: 2], [rng.uniform(0.1, 2.0), rng.uniform(98.5, 99.95)])
@@ -81,6 +100,23 @@ def acquire(sig: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     img = np.clip(img, 0, None) ** loguniform(rng, 0.7, 1.4)
     img = rng.uniform(0.0, 0.15) + rng.uniform(0.6, 1.0) * img
+    # Brightness and contrast as operators leave them: often bright, low-contrast or with
+    # saturated rims. The draws happen whatever ``operator`` says, so the stream stays aligned.
+    u = rng.random()
+    drawn = "bright" if u < 0.1 else "low_contrast" if u < 0.2 else "saturated" if u < 0.3 else (
+        "dark" if u < 0.35 else "normal")
+    mode = operator or drawn
+    a, b = rng.uniform(0.3, 0.55), rng.uniform(0.25, 0.45)
+    g, o = rng.uniform(1.3, 1.9), rng.uniform(0.0, 0.15)
+    d = rng.uniform(0.35, 0.6)
+    if mode == "bright":  # washed-out image
+        img = 0.35 + 0.8 * img
+    elif mode == "low_contrast":  # squeezed around mid-grey
+        img = a + b * (img - 0.5)
+    elif mode == "saturated":  # high gain: rims and edges clip to white
+        img = img * g - o
+    elif mode == "dark":
+        img = img * d
 
     # Shot noise: the dose (electrons per pixel at full white) sets how grainy the image is.
     dose = loguniform(rng, 8, 300)

@@ -14,20 +14,22 @@ from fractoscope.synth.common import (
     smooth1d,
 )
 
-PX_RANGE_ABRASIVE = (20e-9, 400e-9)
-PX_RANGE_ADHESIVE = (30e-9, 400e-9)
+PX_ABRASIVE = {"ploughing": (10e-9, 1000e-9), "cutting_debris": (10e-9, 800e-9), "three_body": (15e-9, 1000e-9)}
+PX_ADHESIVE = {"delamination": (20e-9, 1000e-9), "smeared": (15e-9, 800e-9), "galling": (20e-9, 1000e-9)}
 
 
-def abrasive_grooves(rng: np.random.Generator, size: int, px: float) -> Surface:
+def abrasive_grooves(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    if family == "three_body":
+        return _three_body(rng, size, px)
     shape = (size, size)
-    wmed = pick_scale(rng, (0.3e-6, 15e-6), px, (3, size / 12))
+    wmed = pick_scale(rng, (0.2e-6, 20e-6), px, (3, size / 12))
     angle = rng.uniform(0, 2 * np.pi)  # sliding direction
     n = int(np.ceil(size * 1.45)) + 4  # canvas covering the rotated image
     density = rng.uniform(0.3, 1.0)
     g = max(8, int(n / wmed * density * 1.5))
     centers = rng.uniform(0, n, g)
     widths = wmed * np.exp(rng.normal(0, 0.6, g))  # grooves of widely varying widths
-    depths = widths * rng.uniform(0.1, 0.45, g)
+    depths = widths * rng.uniform(0.15, 0.6, g)
     vgrid = np.arange(n, dtype=np.float32)
     dv = (vgrid[:, None] - centers[None, :]) / (widths[None, :] / 2)
     # U/V-shaped groove with ploughed-up lips on both sides.
@@ -46,18 +48,76 @@ def abrasive_grooves(rng: np.random.Generator, size: int, px: float) -> Surface:
     u, v = rotated_coords(shape, angle)
     h = ndi.map_coordinates(canvas, [v + n / 2, u + n / 2], order=1, mode="nearest")
     # Pile-up at groove ends and wear debris scattered over the surface.
-    nd = int(rng.uniform(0, 3e-4) * size * size)
+    dens = rng.uniform(0, 3e-4) if family == "ploughing" else rng.uniform(3e-4, 1.5e-3)
+    nd = int(dens * size * size)
     deb = bumps(rng, shape, nd, (0.7, max(1.0, wmed * 0.6)))
+    if family == "cutting_debris":
+        # Curled micro-chips and prows (wedges pushed ahead of the abrasive particle).
+        deb = np.maximum(deb, _chips(rng, size, wmed, angle))
     h += deb * rng.uniform(0.8, 1.5)
-    albedo = np.where(deb > 0, rng.uniform(1.0, 1.5), 1.0).astype(np.float32)
+    albedo = np.where(deb > 0, rng.uniform(1.0, 1.6), 1.0).astype(np.float32)
     h += rng.uniform(0.1, 0.4) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=4.0, angle=angle)
     h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
     return Surface(h, albedo)
 
 
-def adhesive_delamination(rng: np.random.Generator, size: int, px: float) -> Surface:
+def _chips(rng: np.random.Generator, size: int, wmed: float, angle: float) -> np.ndarray:
+    """Elongated curled chips lying along the sliding direction."""
+    out = np.zeros((size, size), np.float32)
+    for _ in range(int(rng.integers(3, 25))):
+        L = wmed * rng.uniform(2, 8)
+        w = wmed * rng.uniform(0.3, 0.8) + 1
+        a = angle + rng.normal(0, 0.4)
+        cy, cx = rng.uniform(0, size, 2)
+        ri = int(L + w) + 2
+        y0, y1, x0, x1 = max(0, int(cy) - ri), min(size, int(cy) + ri), max(0, int(cx) - ri), min(size, int(cx) + ri)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        du = (gx - cx) * np.cos(a) + (gy - cy) * np.sin(a)
+        dv = -(gx - cx) * np.sin(a) + (gy - cy) * np.cos(a)
+        dv = dv - 0.5 * w * np.sin(du / L * 3)  # curled
+        body = np.clip(1 - (du / L) ** 2, 0, None) * np.clip(1 - (dv / w) ** 2, 0, None)
+        np.maximum(out[y0:y1, x0:x1], body * w * 1.5, out=out[y0:y1, x0:x1])
+    return out
+
+
+def _three_body(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Three-body abrasion: particles rolling between the surfaces leave indentations and short,
+    randomly oriented scratches instead of long parallel grooves."""
     shape = (size, size)
-    flake = pick_scale(rng, (1e-6, 50e-6), px, (20, size / 2.5))
+    dent = pick_scale(rng, (0.2e-6, 10e-6), px, (3, size / 20))
+    h = rng.uniform(0.3, 1.0) * fbm(rng, shape, beta=2.4, cutoff=0.3)
+    nd = int(rng.uniform(0.3, 1.0) * size * size / (dent * dent * 6))
+    nd = min(nd, 1500)
+    main = rng.uniform(0, np.pi)
+    for _ in range(nd):
+        cy, cx = rng.uniform(0, size, 2)
+        r = dent * float(np.exp(rng.normal(0, 0.4)))
+        L = r * (rng.uniform(0, 6) if rng.random() < 0.6 else 0.0)
+        a = main + rng.normal(0, 0.8)
+        ri = int(r + L) + 2
+        y0, y1, x0, x1 = max(0, int(cy) - ri), min(size, int(cy) + ri), max(0, int(cx) - ri), min(size, int(cx) + ri)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        gy, gx = np.ogrid[y0:y1, x0:x1]
+        du = (gx - cx) * np.cos(a) + (gy - cy) * np.sin(a)
+        dv = -(gx - cx) * np.sin(a) + (gy - cy) * np.cos(a)
+        du = np.clip(np.abs(du) - L / 2, 0, None)
+        q = (du * du + dv * dv) / (r * r)
+        pit = -r * rng.uniform(0.3, 0.7) * np.clip(1 - q, 0, None) + 0.15 * r * np.exp(-((np.sqrt(q) - 1.1) / 0.2) ** 2)
+        h[y0:y1, x0:x1] += pit.astype(np.float32)
+    h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32))
+
+
+def adhesive_delamination(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    if family == "smeared":
+        return _smeared(rng, size, px)
+    if family == "galling":
+        return _galling(rng, size, px)
+    shape = (size, size)
+    flake = pick_scale(rng, (1e-6, 60e-6), px, (20, size / 2.5))
     angle = rng.uniform(0, 2 * np.pi)  # sliding direction: flakes are smeared along it
     cut = 1.0 / flake
     # Torn-up base metal below the sheets.
@@ -95,3 +155,42 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float) -> Sur
             h[crack] -= th * 2
         below = m
     return Surface(h.astype(np.float32), albedo)
+
+
+def _smeared(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Adhesive transfer layer smeared along the sliding direction: tongues of plastically flowed
+    metal with curled leading edges and ripples across the flow."""
+    shape = (size, size)
+    L = pick_scale(rng, (1e-6, 50e-6), px, (20, size / 2.5))
+    angle = rng.uniform(0, 2 * np.pi)
+    base = rng.uniform(0.8, 2.0) * fbm(rng, shape, beta=2.6, cutoff=0.3)
+    field = fbm(rng, shape, beta=3.4, cutoff=2.0 / L, aniso=rng.uniform(3, 8), angle=angle)
+    m = field > np.quantile(field, 1 - rng.uniform(0.4, 0.75))
+    d = ndi.distance_transform_edt(m).astype(np.float32)
+    th = rng.uniform(3, 10)
+    u, _ = rotated_coords(shape, angle)
+    ripple = np.sin(u / rng.uniform(3, 10) + 2 * fbm(rng, shape, beta=3.5, cutoff=0.05)) * rng.uniform(0.2, 1.0)
+    layer = th * np.minimum(1, d / 2.0) + rng.uniform(2, 6) * np.exp(-d / rng.uniform(2, 6)) + ripple
+    layer += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
+    h = np.where(m, layer, base)
+    # Flakes about to detach: cracks across the flow.
+    if rng.random() < 0.6:
+        cr = (np.abs(np.sin(u / rng.uniform(15, 60) + fbm(rng, shape, beta=3.5, cutoff=0.04))) < 0.04) & m & (d > 2)
+        h[cr] -= th
+    albedo = np.where(m, rng.uniform(0.9, 1.2), 1.0).astype(np.float32)
+    return Surface(h.astype(np.float32), albedo)
+
+
+def _galling(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Galling: material torn out (craters) and welded on elsewhere (rough lumps), severe relief."""
+    shape = (size, size)
+    L = pick_scale(rng, (1e-6, 40e-6), px, (16, size / 3.0))
+    angle = rng.uniform(0, 2 * np.pi)
+    h = rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.3, cutoff=0.3, aniso=2.0, angle=angle)
+    f = fbm(rng, shape, beta=3.2, cutoff=2.0 / L, aniso=rng.uniform(1.5, 3), angle=angle)
+    lumps = np.clip(f - 0.5, 0, None)
+    pits = np.clip(-f - 0.7, 0, None)
+    h += rng.uniform(0.3, 0.8) * L * lumps - rng.uniform(0.3, 0.8) * L * pits
+    h += rng.uniform(0.5, 2.0) * fbm(rng, shape, beta=2.0, cutoff=0.35) * (lumps > 0)  # torn, granular
+    h += rng.uniform(1.0, 3.0) * fbm(rng, shape, beta=2.8, cutoff=0.2, aniso=6.0, angle=angle)
+    return Surface(h.astype(np.float32))
