@@ -202,15 +202,14 @@ def write_and_check_pdf(
     Returns (path, size in bytes, page count, whether the text was checked, Qt image formats).
     """
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # the self-test never opens a window
+    from fractoscope.report.data import ReportMeta
+
     try:
-        from PySide6.QtGui import QImageReader
+        from fractoscope.report.pdf import write_image_report
+        from fractoscope.report.pdf.check import image_formats, pdf_page_texts
     except ImportError as exc:
         raise SelfTestFailure(f"Qt (PySide6) cannot be imported: {exc}") from None
-    from fractoscope.report.data import ReportMeta
-    from fractoscope.report.pdf import ensure_offscreen_app, write_image_report
-
-    ensure_offscreen_app()  # kept alive for the process by report.pdf
-    formats = sorted({bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()})
+    formats = image_formats()
     # jpeg and tiff come from Qt's image-format plugins: proves the plugins were bundled.
     missing = [f for f in ("jpeg", "tiff") if f not in formats]
     _check(not missing, f"Qt image-format plugins missing: {', '.join(missing)}")
@@ -226,17 +225,14 @@ def write_and_check_pdf(
     _check(b"%%EOF" in data[-64:], f"the report {path} is truncated (no %%EOF)")
     text_checked = False
     try:
-        from PySide6.QtPdf import QPdfDocument
-    except ImportError:
+        texts = pdf_page_texts(path)
+    except FractoscopeError as exc:
+        raise SelfTestFailure(f"the report {path}: {exc}") from None
+    if texts is None:  # a build without QtPdf
         pages = _pdf_pages_from_bytes(data)
     else:
-        doc = QPdfDocument()
-        err = doc.load(str(path))
-        _check(err == QPdfDocument.Error.None_, f"Qt cannot open the report {path}: {err}")
-        pages = doc.pageCount()
-        text = " ".join(doc.getAllText(i).text() for i in range(pages))
-        doc.close()
-        text = " ".join(text.split())
+        pages = len(texts)
+        text = " ".join(" ".join(texts).split())
         for needle in expect_text:
             _check(needle in text, f"the report text does not name {needle!r}")
         text_checked = True
