@@ -304,3 +304,20 @@ def soft_mask(rng: np.random.Generator, shape: tuple[int, int], frac: float, sca
     f = fbm(rng, shape, beta=4.0, cutoff=1.0 / max(scale, 4.0))
     thr = np.quantile(f, 1.0 - frac)
     return np.clip((f - thr) / (edge * f.std() + 1e-6) + 0.5, 0.0, 1.0).astype(np.float32)
+
+
+def blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur that stays cheap for large sigma: wide blurs are done on a block-averaged
+    copy and interpolated back (the result is smooth anyway, so nothing visible is lost)."""
+    if sigma <= 6:
+        return ndi.gaussian_filter(a, sigma)
+    k = max(1, int(sigma / 3))
+    h, w = a.shape
+    H, W = -(-h // k) * k, -(-w // k) * k
+    p = np.pad(a, ((0, H - h), (0, W - w)), mode="edge")
+    small = p.reshape(H // k, k, W // k, k).mean(axis=(1, 3))
+    small = ndi.gaussian_filter(small, np.sqrt(max(sigma * sigma / (k * k) - 1.0 / 12, 0.1)), mode="nearest")
+    yy = (np.arange(h, dtype=np.float32) + 0.5) / k - 0.5
+    xx = (np.arange(w, dtype=np.float32) + 0.5) / k - 0.5
+    out = ndi.map_coordinates(small, np.meshgrid(yy, xx, indexing="ij"), order=1, mode="nearest")
+    return out.astype(a.dtype, copy=False)

@@ -9,10 +9,10 @@ all open the same way. Real frames alternate dimple fields with smooth sheared o
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from fractoscope.synth.common import (
     Surface,
+    blur,
     boundary_distance,
     fbm,
     grid_points,
@@ -31,18 +31,22 @@ _FAR = np.float32(1e6)
 
 def cup_layer(
     rng: np.random.Generator, shape: tuple[int, int], spacing: float, depth_ratio: tuple[float, float],
-    size_sigma: float = 0.35, bend: float = 0.0, skew: float = 0.0, wall: float = 1.6,
+    size_sigma: float = 0.35, bend: float = 0.0, skew: float = 0.0, wall: float = 1.6, fill: float = 0.7,
+    cap: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Space-filling cups whose walls intersect in sharp ridges (pointwise min of the cups).
 
     Returns height (pixels), the winning-cup label map, cup centres (N, 2), radii and depths.
     ``bend`` bends each outline into a parabola opening towards -columns (shear dimples),
-    ``skew`` deepens the closed end.
+    ``skew`` deepens the closed end. ``fill`` is the median cup radius in spacings (below ~0.5
+    the cups stand apart in a flat field at height ``cap``).
     """
     margin = int(spacing * 2) + 2
-    pts, grp = grid_points(rng, shape, spacing, jitter=0.85, margin=spacing * 1.5, groups=2)
+    # Three groups per axis: same-group points are >= ~2.2 spacings apart, so a cup up to one
+    # spacing in radius is never cut by the nearest-point partition of its own group.
+    pts, grp = grid_points(rng, shape, spacing, jitter=0.8, margin=spacing * 1.5, groups=3)
     n = len(pts)
-    R = spacing * rng.uniform(0.6, 0.8) * np.exp(rng.normal(0, size_sigma, n))
+    R = spacing * fill * np.clip(np.exp(rng.normal(0, size_sigma, n)), 0.4, 1.0 / fill)
     D = R * rng.uniform(*depth_ratio, n)
     p = rng.uniform(1.5, 2.4)  # flatter bottoms and steeper walls for larger p
     reach = 1.6
@@ -58,6 +62,8 @@ def cup_layer(
 
     h, lab = grouped_field(shape, pts, grp, cup, "min", margin)
     top = np.max(h[h < _FAR]) if np.any(h < _FAR) else 0.0
+    if cap is not None:
+        top = min(top, cap)
     return np.minimum(h, top).astype(np.float32), lab, pts, R, D
 
 
@@ -89,7 +95,7 @@ def _smooth_patches(rng: np.random.Generator, h: np.ndarray, scale: float, frac:
     """Replace part of the field by smooth sheared/flat material (with faint shear streaks)."""
     size = h.shape[0]
     m = soft_mask(rng, h.shape, frac, size * rng.uniform(0.15, 0.4))
-    flat = ndi.gaussian_filter(h, scale * 1.5) + rng.uniform(0.0, 0.3) * scale
+    flat = blur(h, scale * 1.5) + rng.uniform(0.0, 0.3) * scale
     flat += 0.04 * scale * fbm(rng, h.shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
     return h * (1 - m) + flat * m
 
@@ -109,15 +115,21 @@ def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str
     shape = (size, size)
     # Primary dimple spacing 0.4-25 um, visible when 10 .. size/4 pixels across.
     sp = pick_scale(rng, (0.4e-6, 25e-6), px, (10, size / 4.0))
-    h, lab, pts, R, D = cup_layer(rng, shape, sp, (0.55, 1.15), size_sigma=rng.uniform(0.25, 0.45))
+    bimodal = family == "bimodal" or (family == "patchy" and rng.random() < 0.5)
+    if bimodal:
+        # Large primary voids standing apart; the ligaments between them are filled below.
+        sp = max(sp, 24.0)
+        h, lab, pts, R, D = cup_layer(rng, shape, sp, (0.6, 1.2), size_sigma=0.3, fill=rng.uniform(0.4, 0.55),
+                                      cap=0.0)
+    else:
+        h, lab, pts, R, D = cup_layer(rng, shape, sp, (0.55, 1.15), size_sigma=rng.uniform(0.25, 0.45))
     albedo = np.ones(shape, np.float32)
-    if family == "bimodal" or (family == "patchy" and rng.random() < 0.5):
+    if bimodal:
         # Fine secondary voids on the ligaments between the primaries: only where they reach
         # below the primary surface, i.e. on the rims, never inside the big cups.
-        sp2 = max(5.0, sp * rng.uniform(0.18, 0.35))
+        sp2 = max(5.0, sp * rng.uniform(0.15, 0.3))
         h2, lab2, *_ = cup_layer(rng, shape, sp2, (0.4, 0.9), size_sigma=0.3)
-        top = np.quantile(h, rng.uniform(0.55, 0.8))
-        h2 = h2 + top
+        h2 = h2 - float(h2.max())
         win = h2 < h
         h = np.where(win, h2, h)
         lab = np.where(win, lab2 + lab.max() + 1, lab)
@@ -130,7 +142,7 @@ def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str
 
 def shear_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    width = pick_scale(rng, (0.4e-6, 15e-6), px, (8, size / 5.0))
+    width = pick_scale(rng, (0.4e-6, 15e-6), px, (12, size / 5.0))
     if family == "elongated_tear":
         aspect, bend, skew = rng.uniform(3.0, 5.5), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.5)
     else:

@@ -28,7 +28,7 @@ from fractoscope.synth.common import (
 # Striations are resolved below ~0.2-0.3 um/px; above that the same surface is the low-magnification
 # fatigue texture. Beach/progression marks are seen from ~10 nm/px (block-loading bands of
 # striations) to the lowest SEM magnifications. The class ranges overlap almost entirely.
-PX_STRIATIONS = {"plateaus": (5e-9, 300e-9), "curved_fine": (5e-9, 200e-9), "low_mag": (150e-9, 1000e-9)}
+PX_STRIATIONS = {"plateaus": (5e-9, 180e-9), "curved_fine": (5e-9, 150e-9), "low_mag": (150e-9, 1000e-9)}
 PX_BEACH = {"macro_arcs": (100e-9, 1000e-9), "progression_bands": (10e-9, 400e-9), "oxide_bands": (40e-9, 1000e-9)}
 
 
@@ -62,8 +62,9 @@ def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, pla
         phi = crack + rng.normal(0, 0.3)
         # Crack front: an arc around an origin behind the plateau -> curved, parallel lines.
         od = size * rng.uniform(*origin_dist)
-        oy = size / 2 - od * np.sin(phi) + rng.normal(0, 0.2 * size)
-        ox = size / 2 - od * np.cos(phi) + rng.normal(0, 0.2 * size)
+        # The origin lies behind the frame (never a bull's eye inside it).
+        oy = size / 2 - od * np.sin(phi) + rng.normal(0, 0.1 * size)
+        ox = size / 2 - od * np.cos(phi) + rng.normal(0, 0.1 * size)
         r = np.sqrt((yy[m] - oy) ** 2 + (xx[m] - ox) ** 2)
         sp = spacing * rng.uniform(0.8, 1.25)
         u, _ = rotated_coords(shape, phi + np.pi / 2)
@@ -71,16 +72,16 @@ def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, pla
         grow = 1 + rng.uniform(-0.2, 0.3) * (r - r.min()) / size  # spacing grows with crack length
         phase = (r + wav * sp * rng.uniform(0.1, 0.5)) / (sp * grow)
         k = rng.uniform(0.55, 0.85)
-        amp = sp * rng.uniform(0.12, 0.3)  # faint: a fraction of the spacing
+        amp = sp * rng.uniform(0.2, 0.45)  # faint: a fraction of the spacing
         fade = np.clip(1 + 0.6 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.1, None)
-        t = rng.normal(0, 0.3, 2)
+        t = rng.normal(0, 0.2, 2)
         h[m] = (amp * fade * _striation_profile(phase, k) + t[0] * (yy[m] - size / 2) + t[1] * (xx[m] - size / 2)
                 + rng.normal(0, 0.06 * size))
         # Secondary cracks along a few striation valleys.
         if rng.random() < 0.5:
             frac = phase - np.floor(phase)
             idx = np.floor(phase).astype(np.int64)
-            pick = (np.abs(frac - k) < 0.07) & (((idx * 2654435761) % 97) < rng.uniform(3, 12))
+            pick = (np.abs(frac - k) * sp < 0.8) & (((idx * 2654435761) % 97) < rng.uniform(3, 12))
             h.ravel()[np.flatnonzero(m)[pick]] -= rng.uniform(4, 12)
     # Tear ridges where plateaus at different levels join.
     d = boundary_distance(lab)
@@ -92,10 +93,11 @@ def striations(rng: np.random.Generator, size: int, px: float, family: str) -> S
     shape = (size, size)
     if family == "low_mag":
         return _fatigue_texture(rng, size, px)
-    spacing = pick_scale(rng, (0.08e-6, 2e-6), px, (3.5, max(5.0, size / 16)))
+    # At least ~5 px apart: finer striations are not resolved by the beam (blur) anyway.
+    spacing = pick_scale(rng, (0.08e-6, 2e-6), px, (5.0, max(7.0, size / 16)))
     if family == "curved_fine":
-        spacing = max(3.2, spacing * rng.uniform(0.6, 0.9))
-        h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.8, 1.6) * size, (0.4, 1.2))
+        spacing = max(4.5, spacing * rng.uniform(0.6, 0.9))
+        h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.8, 1.6) * size, (0.9, 1.6))
     else:
         h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.3, 0.8) * size, (1.0, 4.0))
     if rng.random() < 0.7:
@@ -109,7 +111,7 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     """Fatigue at low magnification: rough, directional (radial) texture with ratchet marks."""
     shape = (size, size)
     ang = rng.uniform(0, 2 * np.pi)
-    dist = size * rng.uniform(0.7, 3.0)
+    dist = size * rng.uniform(0.6, 1.6)
     oy, ox = size / 2 - dist * np.sin(ang), size / 2 - dist * np.cos(ang)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     r = np.sqrt((yy - oy) ** 2 + (xx - ox) ** 2)
@@ -120,10 +122,11 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     ridge = smooth1d(rng, nth, rng.uniform(1.5, 5.0))[0]
     ti = (th - tmin) / max(tmax - tmin, 1e-6) * (nth - 1)
     rid = np.interp(ti.ravel(), np.arange(nth), ridge).reshape(shape)
-    along = 1 + 0.5 * fbm(rng, shape, beta=3.0, cutoff=0.02)
-    h = rng.uniform(1.0, 3.0) * rid * np.clip(along, 0.2, None)
+    # Ridges fade in and out along their length: short radial marks, not continuous grooves.
+    along = np.clip(0.2 + fbm(rng, shape, beta=3.0, cutoff=rng.uniform(0.02, 0.05)), 0, None)
+    h = rng.uniform(2.0, 5.0) * rid * along
     # Rough fatigue surface: anisotropic, streaks run along the crack growth direction.
-    h += rng.uniform(1.5, 4.0) * fbm(rng, shape, beta=2.8, cutoff=0.25, aniso=rng.uniform(2.5, 6), angle=ang + np.pi / 2)
+    h += rng.uniform(2.0, 5.0) * fbm(rng, shape, beta=3.0, cutoff=0.15, aniso=rng.uniform(2, 4), angle=ang + np.pi / 2)
     h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.2, cutoff=0.35)
     # Ratchet marks: radial steps between neighbouring initiation sites, strongest near the origin.
     nr = int(rng.integers(2, 8))
@@ -131,10 +134,10 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
         stepw = (tmax - tmin) / 600
         h += rng.uniform(3, 10) * np.clip((th - tk) / stepw, -0.5, 0.5) * np.exp(-(r - r.min()) / (size * rng.uniform(0.3, 1.2)))
     # Faint secondary cracks running along the crack front (across the growth direction).
-    if rng.random() < 0.5:
+    if rng.random() < 0.4:
         ph = r / rng.uniform(20, 80)
         fr = ph - np.floor(ph)
-        cracks = (np.abs(fr - 0.5) < 0.01) & (fbm(rng, shape, beta=3, cutoff=0.03) > 1.0)
+        cracks = (np.abs(fr - 0.5) < 0.015) & (fbm(rng, shape, beta=3, cutoff=0.03) > 1.3)
         h[cracks] -= rng.uniform(3, 8)
     h += rng.uniform(2, 8) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
     return Surface(h.astype(np.float32))

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import draw
 
-from fractoscope.synth.common import Surface, loguniform
+from fractoscope.synth.common import Surface, blur, loguniform
 
 
 def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
@@ -31,9 +31,11 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
     # detector rises above the take-off line (checked at a few distances, cheap).
     elev = np.tan(np.deg2rad(rng.uniform(15, 40)))
     shadow = np.zeros_like(h)
+    hp = np.pad(h, 33, mode="edge")
+    H, W = h.shape
     for t in (2, 4, 8, 16, 32):
         sy, sx = int(round(dy * t)), int(round(dx * t))
-        shifted = ndi.shift(h, (-sy, -sx), order=0, mode="nearest")
+        shifted = hp[33 + sy : 33 + sy + H, 33 + sx : 33 + sx + W]  # h at (y + sy, x + sx)
         shadow = np.maximum(shadow, shifted - h - t * elev)
     shadow = ndi.gaussian_filter(np.minimum(shadow, 8.0), 1.5)  # soft: the detector is not a point
     sig *= np.exp(-rng.uniform(0.06, 0.18) * shadow)
@@ -41,8 +43,8 @@ def se_signal(surf: Surface, rng: np.random.Generator) -> np.ndarray:
     # Cavities emit fewer electrons that reach the detector (ambient-occlusion-like term), at two
     # scales so both fine pits and the bottoms of large deep cups come out dark.
     sig_ao = rng.uniform(5, 12)
-    ao = h - ndi.gaussian_filter(h, sig_ao)
-    ao2 = h - ndi.gaussian_filter(h, sig_ao * rng.uniform(3, 5))
+    ao = h - blur(h, sig_ao)
+    ao2 = h - blur(h, sig_ao * rng.uniform(3, 5))
     sig *= np.exp(rng.uniform(0.04, 0.1) * np.clip(ao, -15, 5) + rng.uniform(0.01, 0.03) * np.clip(ao2, -40, 8))
 
     # Edge effect: electrons escape through thin convex edges and rims -> bright lines.
@@ -77,8 +79,10 @@ def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = No
     if operator is not None and operator not in OPERATOR_MODES:
         raise ValueError(f"unknown operator mode {operator!r}; known: {', '.join(OPERATOR_MODES)}")
     h, w = sig.shape
-    img = ndi.gaussian_filter(sig, loguniform(rng, 0.35, 1.6))
-    lo, hi = np.percentile(img[:: 2, :: 2], [rng.uniform(0.1, 2.0), rng.uniform(98.5, 99.95)])
+    img = ndi.gaussian_filter(sig, loguniform(rng, 0.35, 1.3))
+    # Contrast set on the bulk of the surface: the brightest rims and particles may clip, as
+    # they do when an operator sets brightness/contrast on the frame.
+    lo, hi = np.percentile(img[:: 2, :: 2], [rng.uniform(0.2, 3.0), rng.uniform(96.5, 99.8)])
     img = (img - lo) / max(hi - lo, 1e-6)
 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -98,8 +102,13 @@ def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = No
                                      origin=-1 if rng.random() < 0.5 else 0)
         img += rng.uniform(0.3, 1.0) * trail
 
-    img = np.clip(img, 0, None) ** loguniform(rng, 0.7, 1.4)
-    img = rng.uniform(0.0, 0.15) + rng.uniform(0.6, 1.0) * img
+    # Brightness as an operator sets it: the bulk of the surface mid-grey (gamma chosen so the
+    # median lands at 0.3-0.55), bright rims above it.
+    img = np.clip(img, 0, None)
+    med = float(np.clip(np.median(img[::4, ::4]), 0.02, 0.95))
+    gamma = float(np.clip(np.log(rng.uniform(0.3, 0.55)) / np.log(med), 0.45, 1.6))
+    img = img ** (gamma * loguniform(rng, 0.85, 1.18))
+    img = rng.uniform(0.0, 0.12) + rng.uniform(0.7, 1.0) * img
     # Brightness and contrast as operators leave them: often bright, low-contrast or with
     # saturated rims. The draws happen whatever ``operator`` says, so the stream stays aligned.
     u = rng.random()
@@ -119,7 +128,7 @@ def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = No
         img = img * d
 
     # Shot noise: the dose (electrons per pixel at full white) sets how grainy the image is.
-    dose = loguniform(rng, 8, 300)
+    dose = loguniform(rng, 12, 400)
     img = rng.poisson(np.clip(img, 0, 2) * dose).astype(np.float32) / dose
     img += rng.normal(0, rng.uniform(0.0, 0.02), img.shape).astype(np.float32)
 
