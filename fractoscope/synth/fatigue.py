@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 
 from fractoscope.synth.common import (
     Surface,
+    blur,
     boundary_distance,
     fbm,
     jittered_points,
@@ -111,11 +112,13 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     """Fatigue at low magnification: rough, directional (radial) texture with ratchet marks."""
     shape = (size, size)
     ang = rng.uniform(0, 2 * np.pi)
-    dist = size * rng.uniform(0.6, 1.6)
+    dist = size * rng.uniform(0.85, 2.0)  # origin outside the frame: a fan, not a starburst
     oy, ox = size / 2 - dist * np.sin(ang), size / 2 - dist * np.cos(ang)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     r = np.sqrt((yy - oy) ** 2 + (xx - ox) ** 2)
     th = np.arctan2(yy - oy, xx - ox)
+    if np.ptp(th) > np.pi:  # origin direction straddles the +-pi cut: measure angles from it
+        th = np.angle(np.exp(1j * (th - ang))).astype(np.float32) + np.float32(ang)
     # Radial ridges: a fine 1-D noise in the angle, stretched along the growth direction.
     tmin, tmax = float(th.min()), float(th.max())
     nth = int((tmax - tmin) * float(r.mean())) + 8  # samples ~ pixels along the mean crack front
@@ -124,10 +127,23 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     rid = np.interp(ti.ravel(), np.arange(nth), ridge).reshape(shape)
     # Ridges fade in and out along their length: short radial marks, not continuous grooves.
     along = np.clip(0.2 + fbm(rng, shape, beta=3.0, cutoff=rng.uniform(0.02, 0.05)), 0, None)
-    h = rng.uniform(2.0, 5.0) * rid * along
-    # Rough fatigue surface: anisotropic, streaks run along the crack growth direction.
-    h += rng.uniform(2.0, 5.0) * fbm(rng, shape, beta=3.0, cutoff=0.15, aniso=rng.uniform(2, 4), angle=ang + np.pi / 2)
+    h = rng.uniform(1.5, 4.0) * rid * along
+    # Rough fatigue surface: fibrous, streaks run along the crack growth direction.
+    h += rng.uniform(2.0, 4.0) * fbm(rng, shape, beta=3.0, cutoff=0.15, aniso=rng.uniform(2, 4), angle=ang)
+    h += rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=rng.uniform(3, 6), angle=ang)
     h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.2, cutoff=0.35)
+    # Patches at slightly different levels and tilts (unresolved plateaus) with tear ridges.
+    cell = size * rng.uniform(0.35, 0.9)
+    lab, _ = nearest_seed(shape, jittered_points(rng, shape, cell, jitter=1.0, margin=cell), margin=int(cell) + 2)
+    lab = warp_labels(rng, lab, rng.uniform(3, 10), cell / 4)
+    lab = lab - lab.min()
+    nl = int(lab.max()) + 1
+    t = rng.normal(0, 0.06, (nl, 2))
+    # Soft transitions: at this magnification the zones differ in shade, not by sharp cell walls.
+    zones = t[lab, 0] * (yy - size / 2) + t[lab, 1] * (xx - size / 2) + rng.normal(0, 2, nl)[lab]
+    h += blur(zones.astype(np.float32), rng.uniform(3, 8))
+    if rng.random() < 0.3:
+        h += rng.uniform(0.3, 1.0) * np.exp(-((boundary_distance(lab) / 1.5) ** 2))
     # Ratchet marks: radial steps between neighbouring initiation sites, strongest near the origin.
     nr = int(rng.integers(2, 8))
     for tk in rng.uniform(tmin, tmax, nr):
