@@ -163,7 +163,9 @@ def _grain_domes(rng: np.random.Generator, shape: tuple[int, int], grain: float,
     """Upper envelope of polyhedral grains: each a dome of 3-6 planar faces meeting at an apex
     (a socket, concave, where the neighbour grain was pulled out). Where two grains meet, their
     faces intersect in a crease: the grain boundary, a dark crevice."""
-    pts, grp = grid_points(rng, shape, grain, jitter=0.9, margin=grain * 1.5, groups=2)
+    # Three groups per axis: a grain's dome is only ever cut where a neighbour's is higher
+    # (a crease), never by the nearest-point partition of its own group (a cliff).
+    pts, grp = grid_points(rng, shape, grain, jitter=0.8, margin=grain * 1.5, groups=3)
     n = len(pts)
     nf = 6
     ang = rng.uniform(0, 2 * np.pi, n)[:, None] + np.arange(nf)[None, :] * 2 * np.pi / nf
@@ -173,9 +175,9 @@ def _grain_domes(rng: np.random.Generator, shape: tuple[int, int], grain: float,
     sl[np.arange(nf)[None, :] >= nfaces[:, None]] *= 0.35  # fewer dominant faces on some grains
     cosA, sinA = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
     apex = rng.normal(0, 0.15 * grain, (n, 2))
-    H = rng.normal(0, 0.12 * grain * slope[1], n)
-    sense = np.where(rng.random(n) < socket_p, -0.5, 1.0)
-    reach = 1.7 * grain
+    H = rng.normal(0, 0.06 * grain * slope[1], n)
+    socket = rng.random(n) < socket_p
+    reach = 2.2 * grain
 
     def dome(idx: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
         ddy = dy - apex[idx, 0]
@@ -183,12 +185,21 @@ def _grain_domes(rng: np.random.Generator, shape: tuple[int, int], grain: float,
         best = np.full(dy.shape, -np.inf, np.float32)
         for k in range(nf):
             np.maximum(best, (cosA[idx, k] * ddx + sinA[idx, k] * ddy) * sl[idx, k], out=best)
-        val = H[idx] - sense[idx] * best
+        val = H[idx] - best
         return np.where(np.sqrt(dy * dy + dx * dx) < reach, val, -_FAR)
 
     h, lab = grouped_field(shape, pts, grp, dome, "max", int(grain * 2) + 2)
     low = np.min(h[h > -_FAR]) if np.any(h > -_FAR) else 0.0
-    return np.maximum(h, low).astype(np.float32), lab
+    h = np.maximum(h, low)
+    # Sockets: where a neighbour grain was pulled out, its faces show as a pit, i.e. the dome
+    # turned inside out below the level of its boundary crease.
+    ids = np.unique(lab)
+    rim = np.asarray(ndi.minimum(h, lab, ids), np.float32)
+    rim_of = np.zeros(n, np.float32)
+    rim_of[ids] = rim
+    s = socket[lab]
+    h = np.where(s, rim_of[lab] - 0.6 * (h - rim_of[lab]), h)
+    return h.astype(np.float32), lab
 
 
 def intergranular(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
