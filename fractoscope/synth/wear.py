@@ -86,16 +86,18 @@ def _three_body(rng: np.random.Generator, size: int, px: float) -> Surface:
     """Three-body abrasion: particles rolling between the surfaces leave indentations and short,
     randomly oriented scratches instead of long parallel grooves."""
     shape = (size, size)
-    dent = pick_scale(rng, (0.2e-6, 10e-6), px, (3, size / 20))
+    dent = pick_scale(rng, (0.1e-6, 6e-6), px, (2.5, size / 30))
     h = rng.uniform(0.3, 1.0) * fbm(rng, shape, beta=2.4, cutoff=0.3)
-    nd = int(rng.uniform(0.3, 1.0) * size * size / (dent * dent * 6))
-    nd = min(nd, 1500)
     main = rng.uniform(0, np.pi)
+    # Faint sliding marks under the dents (the particles also slid part of the time).
+    h += rng.uniform(0.0, 0.6) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=15.0, angle=main)
+    nd = int(rng.uniform(0.4, 1.2) * size * size / (dent * dent * 4))
+    nd = min(nd, 2500)
     for _ in range(nd):
         cy, cx = rng.uniform(0, size, 2)
         r = dent * float(np.exp(rng.normal(0, 0.4)))
-        L = r * (rng.uniform(0, 6) if rng.random() < 0.6 else 0.0)
-        a = main + rng.normal(0, 0.8)
+        L = r * (rng.uniform(0.5, 4) if rng.random() < 0.35 else rng.uniform(0, 0.8))
+        a = main + rng.normal(0, 1.0)
         ri = int(r + L) + 2
         y0, y1, x0, x1 = max(0, int(cy) - ri), min(size, int(cy) + ri), max(0, int(cx) - ri), min(size, int(cx) + ri)
         if y0 >= y1 or x0 >= x1:
@@ -105,7 +107,7 @@ def _three_body(rng: np.random.Generator, size: int, px: float) -> Surface:
         dv = -(gx - cx) * np.sin(a) + (gy - cy) * np.cos(a)
         du = np.clip(np.abs(du) - L / 2, 0, None)
         q = (du * du + dv * dv) / (r * r)
-        pit = -r * rng.uniform(0.3, 0.7) * np.clip(1 - q, 0, None) + 0.15 * r * np.exp(-((np.sqrt(q) - 1.1) / 0.2) ** 2)
+        pit = -r * rng.uniform(0.25, 0.6) * np.clip(1 - q, 0, None) + 0.08 * r * np.exp(-((np.sqrt(q) - 1.1) / 0.2) ** 2)
         h[y0:y1, x0:x1] += pit.astype(np.float32)
     h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
     return Surface(h.astype(np.float32))
