@@ -185,3 +185,19 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert "unknown class" in capsys.readouterr().err
     with pytest.raises(FractoscopeError):
         render_fractograph("nope", np.random.default_rng(0))
+
+
+def test_mixtures_leave_the_labelled_morphology_the_majority():
+    from fractoscope.synth import generate as gen
+
+    for i, (c, fam) in enumerate([("equiaxed_dimples", "patchy"), ("shear_dimples", "shear_lip"),
+                                  ("striations", "plateaus"), ("pitting", "hemispherical")]):
+        rng = np.random.default_rng(i)
+        surf = MORPHOLOGIES[c].make(rng, 128, 50e-9, fam)
+        mixed, tag = gen._mix(rng, c, surf, 128, 50e-9)
+        assert tag and tag != c
+        assert mixed.other is not None and mixed.other.shape == (128, 128)
+        assert float(mixed.other.mean()) < 0.5, (c, fam)
+        # The minority region really differs from the original surface there.
+        sel = mixed.other > 0.9
+        assert sel.any() and not np.allclose(mixed.height[sel], surf.height[sel])

@@ -15,10 +15,15 @@ from scipy import ndimage as ndi
 
 @dataclass
 class Surface:
-    """A morphology before imaging: height (pixels) and an optional material-contrast factor."""
+    """A morphology before imaging: height (pixels) and an optional material-contrast factor.
+
+    ``other`` (0..1) marks where the frame does *not* show the class's own morphology (smooth or
+    smeared patches a family draws), so a mixture added later keeps the class the dominant one.
+    """
 
     height: np.ndarray
     albedo: np.ndarray | None = None
+    other: np.ndarray | None = None
 
 
 def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:

@@ -91,13 +91,16 @@ def _inclusions(rng: np.random.Generator, h: np.ndarray, albedo: np.ndarray, pts
         albedo[y0:y1, x0:x1][m] = rng.uniform(1.3, 2.0)
 
 
-def _smooth_patches(rng: np.random.Generator, h: np.ndarray, scale: float, frac: float, angle: float) -> np.ndarray:
-    """Replace part of the field by smooth sheared/flat material (with faint shear streaks)."""
+def _smooth_patches(rng: np.random.Generator, h: np.ndarray, scale: float, frac: float,
+                    angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace part of the field by smooth sheared/flat material (with faint shear streaks).
+
+    Returns the new height and the patch mask."""
     size = h.shape[0]
     m = soft_mask(rng, h.shape, frac, size * rng.uniform(0.15, 0.4))
     flat = blur(h, scale * 1.5) + rng.uniform(0.0, 0.3) * scale
     flat += 0.04 * scale * fbm(rng, h.shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
-    return h * (1 - m) + flat * m
+    return h * (1 - m) + flat * m, m
 
 
 def _finish(rng: np.random.Generator, h: np.ndarray, lab: np.ndarray, scale: float, size: int,
@@ -135,9 +138,10 @@ def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str
         lab = np.where(win, lab2 + lab.max() + 1, lab)
     _inclusions(rng, h, albedo, pts, R, D, rng.uniform(0.15, 0.5) if family != "patchy" else rng.uniform(0, 0.3))
     h = _finish(rng, h, lab, sp, size)
+    other = None
     if family == "patchy":
-        h = _smooth_patches(rng, h, sp, rng.uniform(0.15, 0.35), rng.uniform(0, np.pi))
-    return Surface(h.astype(np.float32), albedo)
+        h, other = _smooth_patches(rng, h, sp, rng.uniform(0.15, 0.35), rng.uniform(0, np.pi))
+    return Surface(h.astype(np.float32), albedo, other)
 
 
 def shear_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
@@ -157,8 +161,9 @@ def shear_dimples(rng: np.random.Generator, size: int, px: float, family: str) -
     L = sample_canvas(lab.astype(np.float32), angle, shape, order=0, scale=(aspect, 1.0)).astype(np.int64)
     A = sample_canvas(albedo, angle, shape, order=0, scale=(aspect, 1.0))
     H = _finish(rng, H, L, width, size, aniso=4.0, angle=angle)
+    other = None
     if family == "shear_lip":
-        H = _smooth_patches(rng, H, width, rng.uniform(0.15, 0.35), angle)
+        H, other = _smooth_patches(rng, H, width, rng.uniform(0.15, 0.35), angle)
     elif family == "elongated_tear" and rng.random() < 0.5:
-        H = _smooth_patches(rng, H, width, rng.uniform(0.1, 0.25), angle)
-    return Surface(H.astype(np.float32), A)
+        H, other = _smooth_patches(rng, H, width, rng.uniform(0.1, 0.25), angle)
+    return Surface(H.astype(np.float32), A, other)

@@ -39,13 +39,13 @@ def _striation_profile(phase: np.ndarray, k: float) -> np.ndarray:
     return np.where(frac < k, frac / k, (1 - frac) / (1 - k))
 
 
-def _smear(rng: np.random.Generator, h: np.ndarray, amount: float, angle: float) -> np.ndarray:
+def _smear(rng: np.random.Generator, h: np.ndarray, amount: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """Rubbed/smeared areas (crack faces closing on each other): relief flattened, streaked."""
     size = h.shape[0]
     m = soft_mask(rng, h.shape, amount, size * rng.uniform(0.08, 0.3))
     flat = ndi.gaussian_filter(h, rng.uniform(2, 6))
     flat += rng.uniform(0.2, 0.8) * fbm(rng, h.shape, beta=2.5, cutoff=0.3, aniso=12.0, angle=angle)
-    return h * (1 - m) + flat * m
+    return h * (1 - m) + flat * m, m
 
 
 def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, plateau: float,
@@ -101,11 +101,12 @@ def striations(rng: np.random.Generator, size: int, px: float, family: str) -> S
         h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.8, 1.6) * size, (0.9, 1.6))
     else:
         h, _ = _plateau_striations(rng, size, spacing, rng.uniform(0.3, 0.8) * size, (1.0, 4.0))
+    other = None
     if rng.random() < 0.7:
-        h = _smear(rng, h, rng.uniform(0.08, 0.3), rng.uniform(0, np.pi))
+        h, other = _smear(rng, h, rng.uniform(0.08, 0.3), rng.uniform(0, np.pi))
     h += 0.12 * spacing * fbm(rng, shape, beta=2.3, cutoff=0.3)
     h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
-    return Surface(h.astype(np.float32))
+    return Surface(h.astype(np.float32), None, other)
 
 
 def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:

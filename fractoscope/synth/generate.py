@@ -112,6 +112,15 @@ def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: fl
     """Put a minority region (< half the frame) of another morphology or of smeared metal in."""
     shape = surf.height.shape
     m = soft_mask(rng, shape, rng.uniform(0.12, 0.35), size * rng.uniform(0.15, 0.5))
+    if surf.other is not None:
+        # The class keeps the majority: the mixed-in region and the family's own patches
+        # together stay under ~45 % of the frame.
+        m = m * (1 - surf.other)
+        room = 0.45 - float(surf.other.mean())
+        have = float(m.mean())
+        if have > room:  # shrink the region (raise its threshold), keep its soft edge
+            thr = float(np.quantile(m, 1.0 - max(room, 0.0)))
+            m = np.clip((m - thr) / max(1.0 - thr, 1e-6), 0.0, 1.0)
     albedo = surf.albedo if surf.albedo is not None else np.ones(shape, np.float32)
     if rng.random() < 0.6:
         other = [c for c in MORPHOLOGIES if c != level2]
@@ -132,7 +141,8 @@ def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: fl
         a2 = np.full(shape, rng.uniform(0.85, 1.15), np.float32)
         tag = "smeared"
     h = surf.height * (1 - m) + h2 * m
-    return Surface(h.astype(np.float32), (albedo * (1 - m) + a2 * m).astype(np.float32)), tag
+    other = m if surf.other is None else np.maximum(surf.other, m)
+    return Surface(h.astype(np.float32), (albedo * (1 - m) + a2 * m).astype(np.float32), other), tag
 
 
 def _debris(rng: np.random.Generator, surf: Surface, size: int) -> Surface:
@@ -146,7 +156,7 @@ def _debris(rng: np.random.Generator, surf: Surface, size: int) -> Surface:
     charge = rng.uniform(1.2, 2.5)
     glow = ndi.gaussian_filter((part > 0).astype(np.float32), rng.uniform(1.0, 4.0))
     albedo = albedo * (1 + (charge - 1) * np.clip(glow * 2, 0, 1))
-    return Surface(h.astype(np.float32), albedo.astype(np.float32))
+    return Surface(h.astype(np.float32), albedo.astype(np.float32), surf.other)
 
 
 def _tilted(rng: np.random.Generator, make: Callable[[int], Surface], size: int) -> tuple[Surface, float]:
@@ -169,10 +179,12 @@ def _tilted(rng: np.random.Generator, make: Callable[[int], Surface], size: int)
     # Tilting the specimen tilts every local slope: a ramp along the foreshortened axis.
     ramp = ((ys if not transpose else xs) - c) * np.sin(t)
     h = h * np.cos(t) + ramp
-    a = None
+    a = o = None
     if surf.albedo is not None:
         a = ndi.map_coordinates(surf.albedo, [ys, xs], order=1, mode="reflect")
-    return Surface(h.astype(np.float32), a), float(np.rad2deg(t))
+    if surf.other is not None:
+        o = ndi.map_coordinates(surf.other, [ys, xs], order=1, mode="reflect")
+    return Surface(h.astype(np.float32), a, o), float(np.rad2deg(t))
 
 
 def render_details(
