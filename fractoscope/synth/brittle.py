@@ -188,7 +188,7 @@ def _grain_domes(rng: np.random.Generator, shape: tuple[int, int], grain: float,
         val = H[idx] - best
         return np.where(np.sqrt(dy * dy + dx * dx) < reach, val, -_FAR)
 
-    h, lab = grouped_field(shape, pts, grp, dome, "max", int(grain * 2) + 2)
+    h, lab = grouped_field(shape, pts, grp, dome, "max", int(grain * 2) + 2, step=2 if grain >= 8 else 1)
     low = np.min(h[h > -_FAR]) if np.any(h > -_FAR) else 0.0
     h = np.maximum(h, low)
     # Sockets: where a neighbour grain was pulled out, its faces show as a pit, i.e. the dome

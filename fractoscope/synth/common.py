@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 from scipy import ndimage as ndi
 
 
@@ -77,8 +78,12 @@ def fbm(
     if lowcut:
         amp *= 1.0 - np.exp(-((f / lowcut) ** 2))
     amp[0, 0] = 0.0
-    spec = (rng.standard_normal(amp.shape) + 1j * rng.standard_normal(amp.shape)) * amp
-    out = np.fft.irfft2(spec, s=shape)
+    # Single precision throughout: half the memory traffic, and plenty for a texture.
+    amp = amp.astype(np.float32)
+    spec = np.empty(amp.shape, np.complex64)
+    spec.real = rng.standard_normal(amp.shape, dtype=np.float32) * amp
+    spec.imag = rng.standard_normal(amp.shape, dtype=np.float32) * amp
+    out = sfft.irfft2(spec, s=shape)
     sd = out.std()
     return (out / sd if sd > 0 else out).astype(np.float32)
 
@@ -107,24 +112,29 @@ def jittered_points(
     return pts
 
 
-def nearest_seed(shape: tuple[int, int], pts: np.ndarray, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def nearest_seed(shape: tuple[int, int], pts: np.ndarray, margin: int = 0,
+                 step: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest point and the (row, col) offset to it, for every pixel.
 
     Points outside the image (up to ``margin``) still own their cells, so cells at the border are
-    not truncated artificially.
+    not truncated artificially. ``step`` > 1 finds the nearest point on a coarser grid (cell
+    borders then are only accurate to ``step`` pixels, the offsets stay exact): for features whose
+    cell borders never show, it makes the distance transform ``step**2`` times cheaper.
     """
     h, w = shape
-    H, W = h + 2 * margin, w + 2 * margin
-    r = np.round(pts[:, 0] + margin).astype(int)
-    c = np.round(pts[:, 1] + margin).astype(int)
+    step = max(1, int(step))
+    H, W = -(-(h + 2 * margin) // step), -(-(w + 2 * margin) // step)
+    r = np.floor((pts[:, 0] + margin) / step + (0.5 if step == 1 else 0.0)).astype(int)
+    c = np.floor((pts[:, 1] + margin) / step + (0.5 if step == 1 else 0.0)).astype(int)
     ok = (r >= 0) & (r < H) & (c >= 0) & (c < W)
     idx_img = np.full((H, W), -1, np.int64)
     ids = np.nonzero(ok)[0]
     idx_img[r[ok], c[ok]] = ids
     _, (ir, ic) = ndi.distance_transform_edt(idx_img < 0, return_indices=True)
-    ir = ir[margin : margin + h, margin : margin + w]
-    ic = ic[margin : margin + h, margin : margin + w]
-    lab = idx_img[ir, ic]
+    coarse = idx_img[ir, ic]
+    rows = (np.arange(h) + margin) // step
+    cols = (np.arange(w) + margin) // step
+    lab = coarse[rows[:, None], cols[None, :]]
     yy, xx = np.mgrid[0:h, 0:w]
     dy = yy + margin - (pts[lab, 0] + margin)
     dx = xx + margin - (pts[lab, 1] + margin)
@@ -276,18 +286,20 @@ def grouped_field(
     profile: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     reduce: str = "min",
     margin: int = 0,
+    step: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Combine one local feature per point by pointwise min (cups) or max (domes).
 
     ``profile(idx, dy, dx)`` returns the feature height of point ``idx`` at offset (dy, dx) for
     every pixel (the nearest point of each group). Returns the combined height and the index of
-    the point that won at every pixel (a label map).
+    the point that won at every pixel (a label map). The borders between points of one group
+    never show (another group's feature wins there), so ``step`` may coarsen that search.
     """
     best = None
     lab = None
     for g in np.unique(grp):
         sel = np.flatnonzero(grp == g)
-        idx, (dy, dx) = nearest_seed(shape, pts[sel], margin=margin)
+        idx, (dy, dx) = nearest_seed(shape, pts[sel], margin=margin, step=step)
         gidx = sel[idx]
         val = profile(gidx, dy, dx)
         if best is None:

@@ -60,7 +60,7 @@ def cup_layer(
         prof = np.where(rho < 1, -d * (1 - rho**p), wall * d * (rho - 1))
         return np.where(rho < reach, prof, _FAR)
 
-    h, lab = grouped_field(shape, pts, grp, cup, "min", margin)
+    h, lab = grouped_field(shape, pts, grp, cup, "min", margin, step=2 if spacing >= 8 else 1)
     top = np.max(h[h < _FAR]) if np.any(h < _FAR) else 0.0
     if cap is not None:
         top = min(top, cap)
