@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,17 @@ MAX_TEMPERATURE = 20.0
 DEFAULT_MIN_PROBABILITY = 0.5
 # Accuracy the confident predictions must reach on the calibration data (selective classification).
 TARGET_SELECTIVE_ACCURACY = 0.95
+# OOD threshold = OOD_THRESHOLD_FACTOR x the 99th percentile of the calibration images' scores,
+# raised to cover REFERENCE_QUANTILE of a held-out generator family when one is given.
+OOD_THRESHOLD_FACTOR = 1.5
+REFERENCE_QUANTILE = 0.95
+OOD_THRESHOLD_WHY = (
+    "Real fractographs differ from generated ones, so a threshold at a high percentile of the "
+    "training data alone would flag every real image and the flag would mean nothing. The "
+    "threshold is set well above the calibration images and above most images of a held-out "
+    "generator style (same classes, different look), so it flags images unlike any fractograph "
+    "the model knows (photographs, text, blank or non-fracture frames) rather than every real one."
+)
 
 
 # --- hierarchical probabilities -------------------------------------------------------------------
@@ -204,6 +215,20 @@ class MahalanobisOOD:
         )
 
 
+def image_score(ood: MahalanobisOOD, tile_features: np.ndarray, weights: np.ndarray) -> float:
+    """An image's OOD score: the vote-weighted mean of its tiles' scores.
+
+    Tiles rather than the image-mean feature: averaging features over a photograph's sky, face and
+    background makes an unremarkable mean, while most of its tiles are individually unlike any
+    fractograph tile. Blank / text tiles (weight 0) do not count, as in the prediction.
+    """
+    w = np.asarray(weights, np.float64)
+    if not (w > 0).any():
+        return float("nan")
+    s = ood.score(np.asarray(tile_features)[w > 0])
+    return float((w[w > 0] * s).sum() / w[w > 0].sum())
+
+
 # --- the model a prediction is judged with -------------------------------------------------------------
 @dataclass
 class ConfidenceModel:
@@ -248,10 +273,10 @@ class ConfidenceModel:
             logits_level1, logits_level2, taxonomy.parent_index(), self.temperature_level1, self.temperature_level2
         )
 
-    def ood_score(self, features: np.ndarray | None) -> float:
-        if self.ood is None or features is None:
+    def ood_score(self, tile_features: np.ndarray | None, tile_weights: np.ndarray | None) -> float:
+        if self.ood is None or tile_features is None or tile_weights is None:
             return float("nan")
-        return float(self.ood.score(features)[0])
+        return image_score(self.ood, tile_features, tile_weights)
 
     def assess(
         self,
@@ -264,10 +289,288 @@ class ConfidenceModel:
         if not self.fitted:
             return Confidence.from_margin(p_level1)
         p = float(np.max(p_level1))
-        s = self.ood_score(features)
+        s = self.ood_score(tile_features, tile_weights)
         reasons = []
         if self.ood_threshold is not None and math.isfinite(s) and s > self.ood_threshold:
             reasons.append(REASON_OOD)
         if self.min_probability is not None and p < self.min_probability:
             reasons.append(REASON_LOW)
         return Confidence(p, s, bool(reasons), "; ".join(reasons))
+
+
+# --- fitting ---------------------------------------------------------------------------------------------
+@dataclass
+class CalibrationData:
+    """Raw (untempered) outputs of the pipeline on labelled images, one entry per image."""
+
+    paths: list[str]
+    labels_level1: np.ndarray  # (N,) level-1 index
+    labels_level2: np.ndarray  # (N,) level-2 index, -1 when the folder has no level 2
+    logits_level1: list[np.ndarray]  # per image (tiles, n1)
+    logits_level2: list[np.ndarray]  # per image (tiles, n2)
+    weights: list[np.ndarray]  # per image (tiles,) votes, summing to > 0
+    features: np.ndarray  # (N, D) tile-weighted mean of pooled head inputs
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    tile_features: list[np.ndarray] = field(default_factory=list)  # per image (tiles, D)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def collect(
+    analyzer: Analyzer,
+    items: Sequence[tuple[Any, str, str | None]],
+    progress: Callable[[int, int], None] | None = None,
+    uncalibrated_every: int = 2,
+) -> CalibrationData:
+    """Run ``analyzer`` on ``(path, level1, level2 | None)`` items and keep the raw outputs.
+
+    Every ``uncalibrated_every``-th image is analysed without its pixel size (0 = never): real
+    fractographs often come without one, and the network's "unknown scale" embedding changes its
+    features and its confidence, so the fits must see both kinds.
+    Images the pipeline refuses (too small, blank) are listed in ``failed``, as in ``evaluate``.
+    """
+    from fractoscope.calibration import Calibration
+    from fractoscope.errors import FractoscopeError
+    from fractoscope.io import read_sem
+
+    tax = analyzer.model_info.taxonomy
+    paths, y1, y2, l1, l2, ws, feats, tfeats, failed = [], [], [], [], [], [], [], [], []
+    for k, (path, lab1, lab2) in enumerate(items):
+        try:
+            sem = read_sem(path)
+            if uncalibrated_every and k % uncalibrated_every == uncalibrated_every - 1:
+                sem = sem.with_calibration(Calibration.none())
+            prep = analyzer.prepare(sem)
+            analyzer.check_size(sem, prep)
+            out = analyzer.image_outputs(prep, with_cams=False)
+            if out.weights.sum() <= 0:
+                raise FractoscopeError("nothing to classify")
+        except FractoscopeError as exc:
+            failed.append((str(path), str(exc)))
+        else:
+            w = out.weights.astype(np.float64)
+            paths.append(str(path))
+            y1.append(tax.level1.index(lab1))
+            y2.append(tax.level2.index(lab2) if lab2 else -1)
+            l1.append(out.logits_level1)
+            l2.append(out.logits_level2)
+            ws.append(w)
+            feats.append((w[:, None] * out.features).sum(0) / w.sum())
+            tfeats.append(out.features)
+        if progress:
+            progress(k + 1, len(items))
+    if not paths:
+        raise FractoscopeError("no usable labelled images to fit the confidence on")
+    return CalibrationData(
+        paths, np.array(y1), np.array(y2), l1, l2, ws, np.stack(feats).astype(np.float32), failed, tfeats
+    )
+
+
+def _image_probabilities(
+    data: CalibrationData, parent_index: Sequence[int], t1: float, t2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image-level P(l1), joint P(l2) of every image at temperatures (t1, t2), like the pipeline."""
+    p1s, p2s = [], []
+    for a, b, w in zip(data.logits_level1, data.logits_level2, data.weights, strict=True):
+        p1, p2 = hierarchical_probabilities(a, b, parent_index, t1, t2)
+        v = w / w.sum()
+        p1s.append((v[:, None] * p1).sum(0))
+        p2s.append((v[:, None] * p2).sum(0))
+    return np.stack(p1s), np.stack(p2s)
+
+
+def _fit_temperature_level2(data: CalibrationData, parent_index: Sequence[int], t1: float) -> float:
+    """Level-2 temperature given the level-1 one: NLL of the joint (mechanism, morphology) label."""
+    from scipy.optimize import minimize_scalar
+
+    has = data.labels_level2 >= 0
+    if not has.any():
+        return 1.0
+    idx = np.flatnonzero(has)
+    sub = CalibrationData(
+        [data.paths[i] for i in idx], data.labels_level1[idx], data.labels_level2[idx],
+        [data.logits_level1[i] for i in idx], [data.logits_level2[i] for i in idx],
+        [data.weights[i] for i in idx], data.features[idx],
+    )
+
+    def nll(log_t: float) -> float:
+        _, p2 = _image_probabilities(sub, parent_index, t1, math.exp(log_t))
+        return float(-np.mean(np.log(np.maximum(p2[np.arange(len(sub)), sub.labels_level2], 1e-12))))
+
+    res = minimize_scalar(
+        nll, bounds=(math.log(MIN_TEMPERATURE), math.log(MAX_TEMPERATURE)), method="bounded",
+        options={"xatol": 1e-3},
+    )
+    return float(math.exp(res.x))
+
+
+def expected_calibration_error(p_max: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: |accuracy - confidence| averaged over equal-width confidence bins, weighted by count."""
+    p_max, correct = np.asarray(p_max, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p_max, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - p_max[m].mean())
+    return float(ece)
+
+
+def fit_min_probability(p_max: np.ndarray, correct: np.ndarray) -> float:
+    """Smallest probability floor at which the kept predictions reach TARGET_SELECTIVE_ACCURACY
+    on the calibration data, never below DEFAULT_MIN_PROBABILITY."""
+    order = np.argsort(-np.asarray(p_max))
+    p, c = np.asarray(p_max)[order], np.asarray(correct, float)[order]
+    acc = np.cumsum(c) / np.arange(1, len(c) + 1)
+    ok = np.flatnonzero(acc >= TARGET_SELECTIVE_ACCURACY)
+    # Keep the longest prefix (lowest floor) whose accuracy still meets the target.
+    floor = float(p[ok[-1]]) if ok.size else 1.0
+    return float(max(DEFAULT_MIN_PROBABILITY, min(floor, 0.99)))
+
+
+def _tile_training_set(data: CalibrationData, labels: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Voting tiles of images ``idx``, each labelled with its image's class."""
+    xs, ys = [], []
+    for i in idx:
+        m = data.weights[i] > 0
+        xs.append(data.tile_features[i][m])
+        ys.append(np.full(int(m.sum()), labels[i]))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_ood(data: CalibrationData, labels: np.ndarray, n_components: int) -> MahalanobisOOD:
+    x, y = _tile_training_set(data, labels, np.arange(len(data)))
+    return MahalanobisOOD.fit(x, y, n_components)
+
+
+def score_images(ood: MahalanobisOOD, data: CalibrationData) -> np.ndarray:
+    return np.array([image_score(ood, t, w) for t, w in zip(data.tile_features, data.weights, strict=True)])
+
+
+def cross_fitted_scores(
+    data: CalibrationData, labels: np.ndarray, n_components: int, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """OOD scores of the calibration images from statistics fitted *without* each image
+    (k-fold over images), so thresholds are not set on in-sample distances (too small)."""
+    rng = np.random.default_rng(seed)
+    n = len(data)
+    fold = rng.permutation(n) % max(2, min(folds, n))
+    out = np.empty(n)
+    for f in np.unique(fold):
+        test = np.flatnonzero(fold == f)
+        x, y = _tile_training_set(data, labels, np.flatnonzero(fold != f))
+        ood = MahalanobisOOD.fit(x, y, n_components)
+        out[test] = [image_score(ood, data.tile_features[i], data.weights[i]) for i in test]
+    return out
+
+
+def choose_ood_threshold(in_scores: np.ndarray, reference_scores: np.ndarray | None = None) -> tuple[float, str]:
+    """The OOD threshold and the rule that chose it, in words (stored in the card)."""
+    q = float(np.quantile(in_scores, 0.99))
+    thr = OOD_THRESHOLD_FACTOR * q
+    rule = (
+        f"{OOD_THRESHOLD_FACTOR:g} x the 99th percentile of the cross-fitted scores of the "
+        "calibration images"
+    )
+    if reference_scores is not None and len(reference_scores):
+        r = float(np.quantile(reference_scores, REFERENCE_QUANTILE))
+        if r > thr:
+            thr = r
+            rule += (
+                f", raised to the {100 * REFERENCE_QUANTILE:g}th percentile of the reference "
+                "(held-out generator family) images so that those are not flagged"
+            )
+    return thr, rule
+
+
+def fit_confidence(
+    data: CalibrationData,
+    taxonomy: Taxonomy,
+    reference: CalibrationData | None = None,
+    n_components: int = 48,
+    source: dict | None = None,
+) -> dict:
+    """Fit temperatures, OOD statistics and thresholds; returns the card's ``confidence`` block.
+
+    ``data``: held-out labelled images like the training data (a fresh generator seed).
+    ``reference``: optional labelled images of a *different* style with the same classes (a
+    held-out generator family): they should not be flagged, so the OOD threshold is raised to
+    cover most of them, and they are also scored for the figures.
+    """
+    parent = taxonomy.parent_index()
+    p1_raw, _ = _image_probabilities(data, parent, 1.0, 1.0)
+    t1 = fit_temperature(data.logits_level1, data.labels_level1, data.weights)
+    t2 = _fit_temperature_level2(data, parent, t1)
+    p1, _ = _image_probabilities(data, parent, t1, t2)
+    correct = p1.argmax(1) == data.labels_level1
+    p_max = p1.max(1)
+    min_p = fit_min_probability(p_max, correct)
+
+    labels = np.where(data.labels_level2 >= 0, data.labels_level2, 1000 + data.labels_level1)
+    in_scores = cross_fitted_scores(data, labels, n_components)
+    ood = fit_ood(data, labels, n_components)
+    ref_scores = score_images(ood, reference) if reference is not None and len(reference) else None
+    thr, rule = choose_ood_threshold(in_scores, ref_scores)
+
+    def pct(a: np.ndarray) -> dict:
+        return {f"p{q}": round(float(np.quantile(a, q / 100)), 4) for q in (50, 90, 99)}
+
+    figures: dict[str, Any] = {
+        "images": len(data),
+        "level1_accuracy": round(float(correct.mean()), 4),
+        "nll_level1_raw": round(float(-np.mean(np.log(np.maximum(p1_raw[np.arange(len(data)), data.labels_level1], 1e-12)))), 4),
+        "nll_level1_calibrated": round(float(-np.mean(np.log(np.maximum(p1[np.arange(len(data)), data.labels_level1], 1e-12)))), 4),
+        "ece_level1_raw": round(expected_calibration_error(p1_raw.max(1), p1_raw.argmax(1) == data.labels_level1), 4),
+        "ece_level1_calibrated": round(expected_calibration_error(p_max, correct), 4),
+        "flagged_low_confidence_fraction": round(float((p_max < min_p).mean()), 4),
+        "ood_scores_calibration_cross_fitted": pct(in_scores),
+        "ood_flagged_fraction_calibration": round(float((in_scores > thr).mean()), 4),
+    }
+    if ref_scores is not None:
+        p1r, _ = _image_probabilities(reference, parent, t1, t2)
+        figures["reference_images"] = len(reference)
+        figures["reference_level1_accuracy"] = round(float((p1r.argmax(1) == reference.labels_level1).mean()), 4)
+        figures["ood_scores_reference"] = pct(ref_scores)
+        figures["ood_flagged_fraction_reference"] = round(float((ref_scores > thr).mean()), 4)
+    return {
+        "format": FORMAT,
+        "temperature_level1": round(t1, 4),
+        "temperature_level2": round(t2, 4),
+        "temperature_note": (
+            "fitted by minimising the image-level negative log-likelihood through the pipeline; "
+            f"never below {MIN_TEMPERATURE:g} (no sharpening: generated images are easier than real ones)"
+        ),
+        "min_probability": round(min_p, 4),
+        "min_probability_rule": (
+            f"lowest calibrated level-1 probability at which the kept calibration images are at least "
+            f"{TARGET_SELECTIVE_ACCURACY:.0%} right, never below {DEFAULT_MIN_PROBABILITY:g}"
+        ),
+        "ood": {
+            "features": "tiles: pooled head inputs (level 1 ++ level 2) of every voting tile",
+            "score": "vote-weighted mean over the tiles of sqrt(min over classes of squared Mahalanobis "
+            "distance / dimensions); about 1 = typical of the calibration tiles",
+            "statistics": ood.to_card(),
+            "threshold": round(thr, 4),
+            "threshold_rule": rule,
+            "threshold_why": OOD_THRESHOLD_WHY,
+        },
+        "figures": figures,
+        "fitted_on": source or {},
+    }
+
+
+def write_confidence_block(weights_path: str | Path, block: dict) -> Path:
+    """Store ``block`` as the ``confidence`` key of the checkpoint's model card (atomically)."""
+    import json
+
+    from fractoscope.atomic import write_atomic
+    from fractoscope.model.checkpoint import card_path_for, read_card
+
+    ConfidenceModel.from_card(block)  # refuse to write a block that could not be read back
+    card = read_card(Path(weights_path))
+    card["confidence"] = block
+    path = card_path_for(Path(weights_path))
+    write_atomic(path, json.dumps(card, indent=2).encode())
+    return path

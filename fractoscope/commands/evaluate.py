@@ -38,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
         if ev.level2_accuracy is not None:
             print(f"level-2 accuracy: {ev.level2_accuracy:.4f}")
         d = ev.to_json_dict()
+        sel = d["selective"]
+        if sel["n"]:
+            acc = sel["confident_level1_accuracy"]
+            print(
+                f"flagged uncertain: {sel['flagged']} of {sel['n']} images ({sel['flagged_fraction']:.1%}); "
+                f"level-1 accuracy of the others: {'n/a' if acc is None else f'{acc:.4f}'}"
+            )
         for lvl in ("level1", "level2"):
             pc = d[f"per_class_{lvl}"]
             if not pc:

@@ -40,8 +40,10 @@ _MAGIC = {
     b"BM": "bmp",
 }
 
-# tifffile logs recoverable header problems at WARNING; we report our own one-line reasons.
-logging.getLogger("tifffile").setLevel(logging.ERROR)
+# tifffile logs header problems at WARNING and ERROR (e.g. "ImageJ series metadata invalid or
+# corrupted file" for a truncated file) before it raises or recovers; the reader reports its own
+# one-line reason for every bad file, so tifffile's log lines would be a second, stray line.
+logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 def is_supported(path: str | os.PathLike) -> bool:

@@ -22,6 +22,32 @@ class Evaluation:
     confusion_level2: np.ndarray | None
     failed: list[tuple[str, str]] = field(default_factory=list)
     model: dict = field(default_factory=dict)
+    # Per evaluated image: flagged uncertain?, level-1 right?, level-2 right? (None: no label).
+    uncertain: list[bool] = field(default_factory=list)
+    correct_level1: list[bool] = field(default_factory=list)
+    correct_level2: list[bool | None] = field(default_factory=list)
+
+    def selective(self) -> dict:
+        """Selective classification: how the uncertain flag splits right from wrong answers."""
+        u = np.array(self.uncertain, bool)
+        c1 = np.array(self.correct_level1, bool)
+        c2 = np.array([c for c in self.correct_level2 if c is not None], bool)
+        u2 = np.array([f for f, c in zip(self.uncertain, self.correct_level2, strict=True) if c is not None], bool)
+
+        def acc(c: np.ndarray, m: np.ndarray) -> float | None:
+            return float(c[m].mean()) if m.any() else None
+
+        return {
+            "n": int(u.size),
+            "flagged": int(u.sum()),
+            "flagged_fraction": float(u.mean()) if u.size else None,
+            "confident_level1_accuracy": acc(c1, ~u),
+            "flagged_level1_accuracy": acc(c1, u),
+            "confident_level2_accuracy": acc(c2, ~u2) if c2.size else None,
+            # Of the wrong level-1 answers, the share the flag caught (and of the right ones, kept).
+            "wrong_flagged_fraction": acc(u, ~c1),
+            "right_unflagged_fraction": acc(~u, c1),
+        }
 
     @property
     def level1_accuracy(self) -> float:
@@ -60,6 +86,7 @@ class Evaluation:
             else self._per_class(self.confusion_level2, self.level2_labels),
             "failed": [{"path": p, "error": e} for p, e in self.failed],
             "model": self.model,
+            "selective": self.selective(),
         }
         return d
 
@@ -80,6 +107,9 @@ def evaluate_folder(
     c1 = np.zeros((len(tax.level1),) * 2, np.int64)
     c2 = np.zeros((len(tax.level2),) * 2, np.int64) if two_level else None
     failed: list[tuple[str, str]] = []
+    uncertain: list[bool] = []
+    right1: list[bool] = []
+    right2: list[bool | None] = []
     for k, it in enumerate(items):
         try:
             pred = analyzer.analyze(read_sem(it.path), with_cams=False)
@@ -87,8 +117,12 @@ def evaluate_folder(
             failed.append((str(it.path), str(exc)))
         else:
             c1[tax.level1.index(it.level1), tax.level1.index(pred.level1.label)] += 1
-            if c2 is not None and it.level2:
+            uncertain.append(pred.confidence.uncertain)
+            right1.append(pred.level1.label == it.level1)
+            right2.append(None)
+            if c2 is not None and it.level2 and pred.has_level2:
                 c2[tax.level2.index(it.level2), tax.level2.index(pred.level2.label)] += 1
+                right2[-1] = pred.level2.label == it.level2
         if progress:
             progress(k + 1, len(items))
     info = analyzer.model_info
@@ -100,6 +134,9 @@ def evaluate_folder(
         confusion_level2=c2,
         failed=failed,
         model={"name": info.name, "sha256": info.sha256},
+        uncertain=uncertain,
+        correct_level1=right1,
+        correct_level2=right2,
     )
 
 
