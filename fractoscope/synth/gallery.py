@@ -40,7 +40,7 @@ def _cells(level2: str, seed: int, size: int) -> list[tuple[np.ndarray, str]]:
     r = render_details(level2, image_rng(seed, level2, 101), size, tilt=False, mixture=True, operator="normal")
     out.append((_f(r.image), f"{r.family} + {r.mixture}"))
     mode = ("bright", "low_contrast", "saturated")[len(level2) % 3]  # varied, and stable across runs
-    r = render_details(level2, image_rng(seed, level2, 102), size, operator=mode)
+    r = render_details(level2, image_rng(seed, level2, 102), size, mixture=False, operator=mode)
     out.append((_f(r.image), f"{r.family} {mode}"))
     return out
 
