@@ -132,8 +132,8 @@ def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = No
     img = rng.poisson(np.clip(img, 0, 2) * dose).astype(np.float32) / dose
     img += rng.normal(0, rng.uniform(0.0, 0.02), img.shape).astype(np.float32)
 
-    if rng.random() < 0.6:  # scan-line noise: row offsets and horizontal jitter
-        img += rng.normal(0, rng.uniform(0.003, 0.04), (h, 1)).astype(np.float32)
+    if rng.random() < 0.4:  # scan-line noise: row offsets and horizontal jitter (milder on real frames)
+        img += rng.normal(0, rng.uniform(0.002, 0.025), (h, 1)).astype(np.float32)
         if rng.random() < 0.5:
             shift = rng.normal(0, rng.uniform(0.1, 0.8), h).astype(np.float32)
             img = ndi.map_coordinates(img, [yy, xx + shift[:, None]], order=1, mode="nearest")
