@@ -100,7 +100,7 @@ def test_train_library_reports_through_the_callback_and_holds_out_by_name(tiny_s
     assert kinds.count("load") >= 1 and kinds.count("step") == 2 and kinds.count("epoch") == 1
     assert [e.step for e in events if e.kind == "step"] == [1, 2]
     split = res.card["training"]["split"]
-    assert split == {"train_images": 8, "validation_images": 0, "heldout_images": 2,
+    assert split == {"train_images": 8, "validation_images": 0, "heldout_images": 2, "heldout_images_scored": 2,
                      "heldout_patterns": ["striations_*", "cleavage_*"]}
     log = res.history[0]
     assert log.val_level1_accuracy != log.val_level1_accuracy  # NaN: no validation split

@@ -19,6 +19,7 @@ class TrainConfig:
     # and scored every epoch, e.g. one family per class: they measure what carries over to
     # surfaces drawn differently, and pick the checkpoint.
     holdout: tuple[str, ...] = ()
+    heldout_eval_per_class: int | None = 30  # held-out images scored per class each epoch (None: all)
     # Share of crops trained with the 'unknown scale' embedding: most real images are uncalibrated,
     # and the model must not lean on the pixel size where it has one.
     scale_dropout: float = 0.6

@@ -224,6 +224,18 @@ def split_images(
     return sorted(tr), sorted(va), held
 
 
+def _per_class_subset(items: list[LoadedImage], idx: list[int], per_class: int | None, seed: int) -> list[int]:
+    """At most ``per_class`` of ``idx`` from each class (seeded): bounds the time of scoring."""
+    if not per_class:
+        return list(idx)
+    rng = np.random.default_rng([seed, 777])
+    by: dict[int, list[int]] = {}
+    for i in idx:
+        by.setdefault(_class_key(items[i]), []).append(i)
+    keep = [j for v in by.values() for j in rng.permutation(v)[:per_class].tolist()]
+    return sorted(keep)
+
+
 def _balanced_sampler(items: list[LoadedImage], idx: list[int], rng: np.random.Generator, n: int) -> np.ndarray:
     """Indices drawn so each class is seen equally often whatever its image count."""
     labels = np.array([_class_key(items[i]) for i in idx])
@@ -453,6 +465,7 @@ def train(
     if len(items) < 2:
         raise FractoscopeError("fewer than two usable training images")
     tr_idx, va_idx, ho_idx = split_images(items, cfg.val_fraction, cfg.seed, cfg.holdout)
+    ho_eval = _per_class_subset(items, ho_idx, cfg.heldout_eval_per_class, cfg.seed)
     if cfg.holdout and not ho_idx:
         raise FractoscopeError(
             f"no image name or generator family matches the held-out pattern(s) {', '.join(cfg.holdout)}"
@@ -479,6 +492,7 @@ def train(
         "train_images": len(tr_idx),
         "validation_images": len(va_idx),
         "heldout_images": len(ho_idx),
+        "heldout_images_scored": len(ho_eval),
         "heldout_patterns": list(cfg.holdout),
     }
 
@@ -492,7 +506,7 @@ def train(
         te = time.time()
         loss = train_epoch(model, opt, run, cfg, epoch, report, start_epoch * steps, t_start)
         a1, a2 = evaluate_crops(model, items, va_idx, spec, device, cfg.seed)
-        h1, h2 = evaluate_crops(model, items, ho_idx, spec, device, cfg.seed)
+        h1, h2 = evaluate_crops(model, items, ho_eval, spec, device, cfg.seed)
         log = EpochLog(epoch + 1, loss, a1, a2, time.time() - te, opt.param_groups[1]["lr"], h1, h2)
         history.append(log)
         report(TrainEvent("epoch", epoch=epoch + 1, epochs=cfg.epochs, log=log))
