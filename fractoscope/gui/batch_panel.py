@@ -1,18 +1,24 @@
 """The Batch panel: a table of images being analysed into an output folder, with progress/ETA,
 Pause/Cancel, sort and filter. Double-clicking a finished row asks the host window to open that
 image with its stored results (``open_result(image_path, stored_prediction_path)``): no
-recomputation. The work itself is ``fractoscope.batch.run_batch`` on a background thread.
+recomputation. The work itself is the Qt-free ``fractoscope.batch.run_batch`` on a worker thread
+that sees only plain data and posts its events to a mailbox the GUI thread drains
+(``fractoscope.gui.background``).
 
-Host API: ``BatchPanel(analyzer_factory, parent=None)``, ``add_paths(paths)``, ``start(out_dir)``,
-``pause(on)``, ``cancel()``, ``is_running``, signals ``open_result``, ``finished``,
-``running_changed``.
+Host API: ``BatchPanel(analyzer_factory, parent=None)`` (the factory must not hold a Qt object:
+it runs in the worker thread), ``add_paths(paths)``, ``start(out_dir)``, ``pause(on)``,
+``cancel()``, ``shutdown(timeout_s)``, ``is_running``, ``scheduler`` (a Dask scheduler address or
+None), signals ``open_result``, ``finished``, ``running_changed``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -40,16 +46,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fractoscope.batch import BatchEvent, BatchRecord, BatchSummary, run_batch
+from fractoscope.batch import (
+    STATUS_FAILED,
+    STATUS_OK,
+    BatchEvent,
+    BatchRecord,
+    BatchSummary,
+    format_eta,
+    run_batch,
+)
 from fractoscope.batch.inputs import collect_inputs
 from fractoscope.calibration import format_length
+from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Error")
 STATUS_PENDING, STATUS_RUNNING = "pending", "running"
 _STATUS_COLOURS = {
-    "ok": QColor(40, 130, 60),
-    "error": QColor(190, 40, 50),
+    STATUS_OK: QColor(40, 130, 60),
+    STATUS_FAILED: QColor(190, 40, 50),
     STATUS_RUNNING: QColor(22, 78, 160),
 }
 
@@ -181,19 +198,55 @@ class _StatusFilter(QSortFilterProxyModel):
         self.invalidate()
 
 
-class _Bridge(QObject):
-    """Carries events from the worker thread to the GUI thread (queued signal)."""
+class AnalyzerCache:
+    """The batch's Analyzer, made on first use by ``factory`` in the worker thread (Qt-free)."""
 
-    event = Signal(object)
-    done = Signal(object)
-    failed = Signal(str)
+    def __init__(self, factory: Callable[[], object]) -> None:
+        ensure_qt_free(factory, what="analyzer factory")
+        self._factory = factory
+        self._analyzer = None
+        self._lock = threading.Lock()
+
+    def get(self):
+        with self._lock:
+            if self._analyzer is None:
+                self._analyzer = self._factory()
+            return self._analyzer
 
 
-def _fmt_eta(s: float | None) -> str:
-    if s is None:
-        return "ETA --"
-    s = int(round(s))
-    return f"ETA {s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"ETA {s // 60}:{s % 60:02d}"
+@dataclass
+class BatchJob:
+    """Everything one run's worker thread sees: plain data and thread-safe primitives only."""
+
+    paths: list[str]
+    out_dir: Path
+    analyzers: AnalyzerCache
+    scheduler: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    pause: threading.Event = field(default_factory=threading.Event)
+    outbox: Outbox = field(default_factory=Outbox)
+
+
+def run_batch_job(job: BatchJob) -> None:
+    """Worker thread: the whole run; every event goes to ``job.outbox``, the last is done/failed."""
+    try:
+        job.outbox.post("status", "Loading model...")
+        analyzer = job.analyzers.get()
+        extra = {"scheduler": job.scheduler} if job.scheduler else {}
+        summary = run_batch(
+            job.paths,
+            job.out_dir,
+            analyzer,
+            progress=lambda ev: job.outbox.post("event", ev),
+            cancel=job.cancel.is_set,
+            pause=job.pause.is_set,
+            **extra,
+        )
+    except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
+        log.debug("batch run failed", exc_info=True)
+        job.outbox.post("failed", " ".join((str(exc) or type(exc).__name__).split()))
+    else:
+        job.outbox.post("done", summary)
 
 
 class BatchPanel(QWidget):
@@ -208,11 +261,11 @@ class BatchPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         collect_garbage_in_gui_thread()  # the batch thread must never free Qt objects
-        self._factory = analyzer_factory
-        self._analyzer = None
+        self._analyzers = AnalyzerCache(analyzer_factory)
         self._thread: threading.Thread | None = None
-        self._cancel = threading.Event()
-        self._pause = threading.Event()
+        self._job: BatchJob | None = None  # the run in progress (until its done/failed arrives)
+        self._drain = Drain(Outbox(), self._on_message, self)  # given each run's outbox
+        self.scheduler: str | None = None  # Dask scheduler address; None = in this process
         self._out_dir: Path | None = None
         self._ignored = 0
         self.last_summary: BatchSummary | None = None
@@ -240,7 +293,7 @@ class BatchPanel(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._on_filter)
         self.status_combo = QComboBox(self)
-        self.status_combo.addItems(["All", "ok", "error", STATUS_PENDING, STATUS_RUNNING])
+        self.status_combo.addItems(["All", STATUS_OK, STATUS_FAILED, STATUS_PENDING, STATUS_RUNNING])
         self.status_combo.currentTextChanged.connect(self._on_filter)
 
         self.progress = QProgressBar(self)
@@ -272,16 +325,13 @@ class BatchPanel(QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(bottom)
 
-        self._bridge = _Bridge(self)
-        self._bridge.event.connect(self._on_event)
-        self._bridge.done.connect(self._on_done)
-        self._bridge.failed.connect(self._on_failed)
         self._update_buttons()
 
     # -- public API -------------------------------------------------------------------------------
     @property
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """True from ``start`` until the run's end has been shown."""
+        return self._job is not None
 
     @property
     def out_dir(self) -> Path | None:
@@ -306,65 +356,101 @@ class BatchPanel(QWidget):
         if self.is_running or not self.model.rows:
             return
         self._out_dir = Path(out_dir)
-        self._cancel.clear()
-        self._pause.clear()
         self.pause_button.setChecked(False)
         paths = [r.path for r in self.model.rows]
         for r in self.model.rows:
             if r.status != "ok":
                 self.model.set_status(r.path, STATUS_PENDING)
         self.progress.setValue(0)
-        self.eta_label.setText("Loading model...")
-        self._thread = threading.Thread(
-            target=self._work, args=(paths, self._out_dir), name="batch-panel", daemon=True
-        )
-        self._thread.start()
+        self.eta_label.setText("Starting...")
+        self.join(0)  # the previous run's thread has posted its last message; reap it
+        job = BatchJob(paths, self._out_dir, self._analyzers, self.scheduler or None)
+        self._job = job
+        # A panel dropped without close() (its window deleted) still stops its run.
+        weakref.finalize(self, job.cancel.set)
+        self._drain.outbox = job.outbox
+        self._drain.start()
+        # The thread gets the job alone (plain data): it can never hold the panel.
+        self._thread = start_worker(run_batch_job, (job,), "fractoscope-batch")
         self._update_buttons()
         self.running_changed.emit(True)
 
     def pause(self, on: bool = True) -> None:
-        if on:
-            self._pause.set()
-        else:
-            self._pause.clear()
+        job = self._job
+        if job is not None:
+            if on:
+                job.pause.set()
+            else:
+                job.pause.clear()
         if self.pause_button.isChecked() != on:
             self.pause_button.setChecked(on)
         self.pause_button.setText("Resume" if on else "Pause")
 
     def cancel(self) -> None:
-        self._cancel.set()
-        self._pause.clear()
+        job = self._job
+        if job is None:
+            return
+        job.cancel.set()
+        job.pause.clear()
         self.eta_label.setText("Cancelling...")
 
+    def join(self, timeout_s: float | None = 60.0) -> bool:
+        """Block until the worker thread has ended; True when it has (or there was none)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout_s)
+            if t.is_alive():
+                return False
+            self._thread = None
+        return True
+
     def wait(self, timeout_s: float = 60.0) -> bool:
-        """Block until the worker ends (for shutdown); True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return not self.is_running
+        """Block (GUI thread) until the run has ended and its results are shown; True when so."""
+        end = time.monotonic() + timeout_s
+        while self._job is not None and time.monotonic() < end:
+            if not self._drain.pump():
+                time.sleep(0.01)
+        return self._job is None and self.join(max(0.0, end - time.monotonic()))
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Cancel the run and wait for its thread (the window is closing); True when it ended.
+
+        The images finished so far are in the output folder already; a later run resumes.
+        """
+        if self._job is not None:
+            self._job.cancel.set()
+            self._job.pause.clear()
+        ended = self.join(timeout_s)
+        if not ended:
+            log.warning("batch thread did not stop within %.0f s", timeout_s)
+        while self._drain.pump():  # show what it finished
+            pass
+        self._drain.stop()
+        return ended
 
     def record_for(self, path: str) -> BatchRecord | None:
         i = self.model._index.get(path)
         return None if i is None else self.model.rows[i].record
 
-    # -- worker thread ----------------------------------------------------------------------------
-    def _work(self, paths: list[str], out_dir: Path) -> None:
-        try:
-            if self._analyzer is None:
-                self._analyzer = self._factory()
-            summary = run_batch(
-                paths,
-                out_dir,
-                self._analyzer,
-                progress=self._bridge.event.emit,
-                cancel=self._cancel.is_set,
-                pause=self._pause.is_set,
-            )
-        except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
-            self._bridge.failed.emit(str(exc) or type(exc).__name__)
-            return
-        self._bridge.done.emit(summary)
+    # -- GUI thread: the worker's messages --------------------------------------------------------
+    def _on_message(self, msg: tuple) -> None:
+        kind, *payload = msg
+        if self._job is None:
+            return  # after done/failed nothing more is expected
+        if kind == "event":
+            self._on_event(payload[0])
+        elif kind == "status":
+            self.eta_label.setText(payload[0])
+        elif kind == "done":
+            self._on_done(payload[0])
+        elif kind == "failed":
+            self._on_failed(payload[0])
 
-    # -- GUI-thread slots ---------------------------------------------------------------------------
+    def _end_run(self) -> None:
+        self._job = None
+        self._drain.stop()
+        self.join(1.0)  # it posted its last message: the thread is returning
+
     def _on_event(self, ev: BatchEvent) -> None:
         if ev.kind == "image_started":
             self.model.set_status(ev.path, STATUS_RUNNING)
@@ -376,14 +462,14 @@ class BatchPanel(QWidget):
         if ev.kind in ("image_started", "image_progress", "image_done"):
             self.progress.setValue(int(round(1000 * ev.fraction)))
             self.eta_label.setText(
-                f"{ev.done + ev.failed}/{ev.total}  {ev.failed} failed  {_fmt_eta(ev.eta_s)}"
+                f"{ev.done + ev.failed}/{ev.total}  {ev.failed} failed  {format_eta(ev.eta_s)}"
             )
         if ev.kind == "image_done":
             self.proxy.refresh()
 
     def _on_done(self, summary: BatchSummary) -> None:
         self.last_summary = summary
-        self._thread = None
+        self._end_run()
         for r in self.model.rows:  # rows stopped by a cancel go back to pending
             if r.status == STATUS_RUNNING:
                 self.model.set_status(r.path, STATUS_PENDING)
@@ -399,7 +485,7 @@ class BatchPanel(QWidget):
         self.finished.emit(summary)
 
     def _on_failed(self, message: str) -> None:
-        self._thread = None
+        self._end_run()
         self.eta_label.setText(f"Batch could not run: {message}")
         self._update_buttons()
         self.running_changed.emit(False)
@@ -434,8 +520,8 @@ class BatchPanel(QWidget):
         if not path:
             return
         from fractoscope.errors import FractoscopeError
-        from fractoscope.report.pdf import write_batch_report
         from fractoscope.report import BatchReport, ReportMeta
+        from fractoscope.report.pdf import write_batch_report
 
         try:
             write_batch_report(
@@ -470,7 +556,6 @@ class BatchPanel(QWidget):
             self.add_paths(paths)
             event.acceptProposedAction()
 
-    def closeEvent(self, event) -> None:  # noqa: N802
-        self.cancel()
-        self.wait(30)
+    def closeEvent(self, event) -> None:  # noqa: N802 - as a top-level window (tests, undocked)
+        self.shutdown()
         super().closeEvent(event)

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from fractoscope.calibration import Calibration, format_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.gui import display, theme
+from fractoscope.gui.batch_panel import BatchPanel
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 from fractoscope.gui.panels import ImageInfoPanel, ModelPanel, PredictionPanel
 from fractoscope.gui.set_scale import SetScaleDialog
@@ -51,16 +52,12 @@ from fractoscope.gui.worker import (
     AnalysisService,
     JobQueue,
     LoadedImage,
+    batch_analyzer_factory,
     load_image_job,
 )
 from fractoscope.io import SUPPORTED_SUFFIXES, is_supported, save_manual_calibration
 
 log = logging.getLogger(__name__)
-
-try:  # written in parallel (batch issue); the window works without it
-    from fractoscope.gui.batch_panel import BatchPanel
-except Exception:  # noqa: BLE001 - any failure there must not take the viewer down
-    BatchPanel = None
 
 IMAGE_FILTER = "SEM images ({});;All files (*)".format(" ".join(f"*{s}" for s in SUPPORTED_SUFFIXES))
 EXPORT_FILTER = "PNG image (*.png);;TIFF image (*.tif *.tiff)"
@@ -151,22 +148,15 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.info_panel, "Image")
         self.tabs.addTab(self.model_panel, "Model")
         self.tabs.addTab(self.image_list, "Images")
-        self.batch_panel = None
-        self.batch_tab: QWidget | None = None
-        if BatchPanel is not None:
-            try:
-                self.batch_panel = BatchPanel(self._new_batch_analyzer, self)
-                self.batch_panel.open_result.connect(self.open_stored_result)
-                # In a scroll area: its button row must not dictate the side panel's width.
-                scroll = QScrollArea()
-                scroll.setWidgetResizable(True)
-                scroll.setFrameShape(QFrame.Shape.NoFrame)
-                scroll.setWidget(self.batch_panel)
-                self.batch_tab = scroll
-                self.tabs.addTab(scroll, "Batch")
-            except Exception:  # noqa: BLE001
-                log.debug("batch panel unavailable", exc_info=True)
-                self.batch_panel = None
+        self.batch_panel = BatchPanel(batch_analyzer_factory(self.service), self)
+        self.batch_panel.open_result.connect(self.open_stored_result)
+        # In a scroll area: its button row must not dictate the side panel's width.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.batch_panel)
+        self.batch_tab = scroll
+        self.tabs.addTab(scroll, "Batch")
 
         self.side_splitter = QSplitter(Qt.Orientation.Vertical)
         self.side_splitter.addWidget(self.prediction_panel)
@@ -391,6 +381,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_settings()
+        # Cancel and join every worker before the widgets go (none holds a Qt object, so one
+        # that overruns its timeout cannot crash the app; it just finishes unseen).
+        self.batch_panel.shutdown()
         self.loader.shutdown()
         self.analysis.shutdown()
         super().closeEvent(event)
@@ -433,16 +426,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.image_list)
         self.open_file(files[0])
 
-    def _new_batch_analyzer(self):
-        """The batch panel's own Analyzer (called in its thread; the viewer keeps its own)."""
-        from fractoscope.analysis.pipeline import Analyzer
-
-        return Analyzer(model_path=self.service.model_path, device=self.service.device)
-
     def _send_folder_to_batch(self, folder: Path) -> bool:
         bp = self.batch_panel
-        if bp is None:
-            return False
         try:
             n = bp.add_paths([folder])
         except FractoscopeError as exc:
@@ -792,8 +777,8 @@ class MainWindow(QMainWindow):
 
     def export_report(self, path: str | Path, meta=None, page_size: str = "A4") -> Path:
         """Write the PDF failure report of the current analysis (fractoscope.report.pdf)."""
-        from fractoscope.report.pdf import write_image_report
         from fractoscope.report.data import ReportMeta
+        from fractoscope.report.pdf import write_image_report
 
         if self.result is None or self.sem is None:
             raise FractoscopeError("analyse an image before exporting a report")

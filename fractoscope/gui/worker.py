@@ -1,102 +1,127 @@
 """Background jobs: reading images and running the model off the GUI thread.
 
-A ``JobQueue`` owns one persistent QThread. ``submit(fn)`` runs ``fn(progress, cancel)`` there
-and reports back through Qt signals; submitting again cancels the previous job, whose late
-results are dropped. Errors become one-line messages (FractoscopeError text); anything
-unexpected is logged with its traceback and reported as a short line, never raised at the user.
+A ``JobQueue`` owns one worker thread (see ``fractoscope.gui.background`` for the threading
+rules). ``submit(fn)`` runs ``fn(progress, cancel)`` there; the worker posts plain-data messages
+to a mailbox that the GUI thread drains, and only then are the Qt signals emitted, in the GUI
+thread. Submitting again cancels the previous job, whose late results are dropped. Errors
+become one-line messages (FractoscopeError text); anything unexpected is logged with its
+traceback and reported as a short line, never raised at the user.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import queue
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
+from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
 
 log = logging.getLogger(__name__)
 
 JobFn = Callable[[Callable[[float, str], None], Callable[[], bool]], Any]
 
+_STOP = None  # the inbox sentinel: the worker thread returns
 
-class _Runner(QObject):
-    progress = Signal(int, float, str)
-    done = Signal(int, object)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
 
-    @Slot(int, object, object)
-    def run(self, job_id: int, fn: JobFn, cancel_event: threading.Event) -> None:
-        if cancel_event.is_set():
-            self.cancelled.emit(job_id)
+def _serve_jobs(inbox: queue.SimpleQueue, outbox: Outbox) -> None:
+    """Worker thread (Qt-free): run each ``(job_id, fn, cancel_event)`` and post its outcome."""
+    while True:
+        item = inbox.get()
+        if item is _STOP:
             return
+        job_id, fn, cancel_event = item
+        del item
+        _run_one(job_id, fn, cancel_event, outbox)
+        del fn  # plain data, but drop it here rather than keep it until the next job
 
-        def progress(fraction: float, message: str = "") -> None:
-            self.progress.emit(job_id, float(fraction), str(message))
 
-        try:
-            result = fn(progress, cancel_event.is_set)
-        except AnalysisCancelled:
-            self.cancelled.emit(job_id)
-        except FractoscopeError as exc:
-            self.failed.emit(job_id, str(exc) or type(exc).__name__)
-        except MemoryError:
-            self.failed.emit(job_id, "not enough memory for this image")
-        except Exception as exc:  # a bug, not user input: keep the app alive, log the details
-            log.debug("background job failed", exc_info=True)
-            self.failed.emit(job_id, f"unexpected error ({type(exc).__name__}: {exc})")
+def _run_one(job_id: int, fn: JobFn, cancel_event: threading.Event, outbox: Outbox) -> None:
+    if cancel_event.is_set():
+        outbox.post("cancelled", job_id)
+        return
+
+    def progress(fraction: float, message: str = "") -> None:
+        outbox.post("progress", job_id, float(fraction), str(message))
+
+    try:
+        result = fn(progress, cancel_event.is_set)
+    except AnalysisCancelled:
+        outbox.post("cancelled", job_id)
+    except FractoscopeError as exc:
+        outbox.post("failed", job_id, str(exc) or type(exc).__name__)
+    except MemoryError:
+        outbox.post("failed", job_id, "not enough memory for this image")
+    except Exception as exc:  # a bug, not user input: keep the app alive, log the details
+        log.debug("background job failed", exc_info=True)
+        outbox.post("failed", job_id, f"unexpected error ({type(exc).__name__}: {exc})")
+    else:
+        if cancel_event.is_set():
+            outbox.post("cancelled", job_id)
         else:
-            if cancel_event.is_set():
-                self.cancelled.emit(job_id)
-            else:
-                self.done.emit(job_id, result)
+            outbox.post("done", job_id, result)
 
 
 class JobQueue(QObject):
-    """One worker thread; the latest submitted job is the only one whose results arrive."""
+    """One worker thread; the latest submitted job is the only one whose results arrive.
+
+    Every signal is emitted in the GUI thread (from the mailbox drain).
+    """
 
     progress = Signal(float, str)
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
     busyChanged = Signal(bool)
-    _submit = Signal(int, object, object)
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.name = name
         self._ids = itertools.count(1)
         self._current: tuple[int, threading.Event] | None = None
-        self._pending = 0  # jobs submitted and not yet reported back
-        self._thread = QThread()
-        self._thread.setObjectName(f"fractoscope-{name}")
-        self._runner = _Runner()
-        self._runner.moveToThread(self._thread)
-        self._submit.connect(self._runner.run)
-        self._runner.progress.connect(self._on_progress)
-        self._runner.done.connect(self._on_done)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.cancelled.connect(self._on_cancelled)
-        self._thread.start()
+        self._events: dict[int, threading.Event] = {}  # submitted, not yet reported back
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._outbox = Outbox()
+        self._drain = Drain(self._outbox, self._dispatch, self)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Dropped without shutdown() (a window deleted, not closed): the thread still ends. The
+        # finalizer only puts a sentinel on a plain queue, so any thread may run it.
+        weakref.finalize(self, self._inbox.put, _STOP)
 
     @property
     def busy(self) -> bool:
         return self._current is not None
 
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet reported back (including superseded ones)."""
+        return len(self._events)
+
     def submit(self, fn: JobFn) -> int:
+        """Run ``fn`` next (cancelling the current job); returns its id, 0 after ``shutdown``."""
+        if self._closed:  # the window is closing: nothing new starts
+            return 0
+        ensure_qt_free(fn, what="background job")
         self.cancel(silent=True)
+        if self._thread is None:
+            self._thread = start_worker(_serve_jobs, (self._inbox, self._outbox), f"fractoscope-{self.name}")
         job_id = next(self._ids)
         ev = threading.Event()
         self._current = (job_id, ev)
-        self._pending += 1
+        self._events[job_id] = ev
         self.busyChanged.emit(True)
-        self._submit.emit(job_id, fn, ev)
+        self._drain.start()
+        self._inbox.put((job_id, fn, ev))
         return job_id
 
     def cancel(self, silent: bool = False) -> bool:
@@ -111,37 +136,59 @@ class JobQueue(QObject):
     def _is_current(self, job_id: int) -> bool:
         return self._current is not None and self._current[0] == job_id
 
-    def _end(self, job_id: int) -> bool:
-        self._pending = max(0, self._pending - 1)
+    def _dispatch(self, msg: tuple) -> None:
+        """GUI thread: one message from the worker."""
+        kind, job_id, *payload = msg
+        if kind == "progress":
+            if self._is_current(job_id) and not self._current[1].is_set():
+                self.progress.emit(*payload)
+            return
+        self._events.pop(job_id, None)
+        if not self._events:
+            self._drain.stop()
         if not self._is_current(job_id):
-            return False
+            return
         self._current = None
         self.busyChanged.emit(False)
-        return True
-
-    def _on_progress(self, job_id: int, fraction: float, message: str) -> None:
-        if self._is_current(job_id) and not self._current[1].is_set():
-            self.progress.emit(fraction, message)
-
-    def _on_done(self, job_id: int, result: object) -> None:
-        if self._end(job_id):
-            self.finished.emit(result)
-
-    def _on_failed(self, job_id: int, message: str) -> None:
-        if self._end(job_id):
-            self.failed.emit(message)
-
-    def _on_cancelled(self, job_id: int) -> None:
-        if self._end(job_id):
+        if kind == "done":
+            self.finished.emit(payload[0])
+        elif kind == "failed":
+            self.failed.emit(payload[0])
+        else:
             self.cancelled.emit()
 
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Cancel, stop the thread and wait for it (so no QThread is destroyed while running)."""
-        if self._current is not None:
-            self._current[1].set()
-        self._thread.quit()
-        if not self._thread.wait(timeout_ms):
-            log.warning("worker thread %s did not stop in time", self._thread.objectName())
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block (GUI thread) until every submitted job has reported back; for tests/shutdown."""
+        import time
+
+        end = time.monotonic() + timeout_s
+        while self._events and time.monotonic() < end:
+            if not self._drain.pump():
+                time.sleep(0.005)
+        return not self._events
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel every job, stop the thread and wait for it; True when it has ended.
+
+        Late results are dropped. A thread that overruns ``timeout_ms`` (a model that cannot be
+        interrupted mid-load) is left to finish on its own: it holds no Qt object.
+        """
+        self._closed = True
+        for ev in self._events.values():
+            ev.set()
+        self._current = None
+        self._drain.stop()
+        self._inbox.put(_STOP)
+        t, self._thread = self._thread, None
+        if t is None:
+            return True
+        t.join(timeout_ms / 1000)
+        if t.is_alive():
+            log.warning("worker thread %s did not stop in time", t.name)
+            return False
+        self._outbox.drain(limit=1 << 30)  # results nobody will show
+        self._events.clear()
+        return True
 
 
 # --- the concrete jobs ---------------------------------------------------------------------------
@@ -228,3 +275,17 @@ class AnalysisService:
                 return AnalysisResult(pred, cams, analyzer.model_info, analyzer.device, sem)
 
         return run
+
+
+def batch_analyzer_factory(service: AnalysisService) -> Callable[[], Any]:
+    """The batch panel's own Analyzer maker (run in its worker thread; the viewer keeps its own).
+
+    A closure over the Qt-free service, never over a widget: the worker may hold it last.
+    """
+
+    def make():
+        from fractoscope.analysis.pipeline import Analyzer
+
+        return Analyzer(model_path=service.model_path, device=service.device)
+
+    return make

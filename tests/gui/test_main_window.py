@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,11 +84,10 @@ def test_drop_files_and_folder(make_window, qtbot, make_tiff, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
     w.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier))
-    if w.batch_panel is not None:  # a folder is a batch job
-        assert w.tabs.currentWidget() is w.batch_tab
-        assert len(w.batch_panel.model.rows) == 2
-    else:
-        assert w.image_list.count() == 4
+    # A folder is a batch job: its images become batch rows, not viewer list entries.
+    assert w.tabs.currentWidget() is w.batch_tab
+    assert sorted(Path(r.path).name for r in w.batch_panel.model.rows) == ["c.tif", "d.tif"]
+    assert w.image_list.count() == 2 and not w.batch_panel.is_running
 
 
 # ------------------------------------------------------------------------------------ analysis
