@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,21 +54,94 @@ def _display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _debian_package(soname: str) -> str:
+    """``libxcb-icccm.so.4`` -> ``libxcb-icccm4`` (Debian/Ubuntu's naming of library packages)."""
+    m = re.match(r"(lib[\w+.-]+?)\.so\.(\d+)", soname)
+    if not m:
+        return soname
+    name, major = m.groups()
+    return f"{name}-{major}" if name[-1].isdigit() else f"{name}{major}"
 
+
+def _missing_xcb_libraries() -> list[str]:
+    """System libraries Qt's X11 (xcb) platform plugin needs but cannot find; [] when none.
+
+    Qt itself aborts naming only ``xcb-cursor0``; loading the plugin's shared object reports
+    the real culprit (and ``ldd``, when present, every one of them).
+    """
+    import ctypes
+    import ctypes.util
+    import shutil
+    import subprocess
+
+    try:
+        import PySide6
+    except ImportError:
+        return []
+    qt = Path(PySide6.__file__).resolve().parent / "Qt"
+    plugin = qt / "plugins" / "platforms" / "libqxcb.so"
+    if not plugin.is_file():
+        return []
+    missing: list[str] = []
+    ldd = shutil.which("ldd")
+    if ldd:
+        try:
+            out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        missing = [ln.split("=>")[0].strip() for ln in out.splitlines() if "not found" in ln]
+    if not missing:
+        try:
+            ctypes.CDLL(str(plugin))
+        except OSError as exc:
+            m = re.search(r"(lib[\w+.-]+\.so[\w.]*)", str(exc))
+            missing = [m.group(1) if m else str(exc)]
+    # Qt 6.5+ also loads libxcb-cursor at run time (it is not a link-time dependency).
+    if ctypes.util.find_library("xcb-cursor") is None:
+        missing.append("libxcb-cursor.so.0")
+    return list(dict.fromkeys(missing))
+
+
+def _x_server_unreachable() -> bool:
+    """True when DISPLAY names a local X server whose socket does not exist."""
+    m = re.fullmatch(r"(unix)?:(\d+)(\.\d+)?", os.environ.get("DISPLAY", ""))
+    return bool(m) and not Path(f"/tmp/.X11-unix/X{m.group(2)}").exists()
+
+
+def _display_problem() -> str | None:
+    """One line saying why the window cannot open here, or None when it (probably) can."""
+    if not _display_available():
+        return "no display found (DISPLAY/WAYLAND_DISPLAY unset)"
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return None
+    if not os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None  # Wayland: Qt's wayland plugin, nothing of xcb's to check
+    missing = _missing_xcb_libraries()
+    if missing:
+        pkgs = " ".join(_debian_package(x) for x in missing)
+        return (
+            f"the X11 window system plugin cannot load: missing {', '.join(missing)} "
+            f"(Debian/Ubuntu: apt install {pkgs})"
+        )
+    if _x_server_unreachable():
+        return f"no X server at DISPLAY={os.environ['DISPLAY']}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
     from fractoscope.commands._common import fail
 
     size = _size(args.size)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing and args.screenshot:
         return fail(f"{missing[0]}: no such file or folder")
-    if not _display_available():
+    problem = _display_problem()
+    if problem:
         if args.screenshot:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
         else:
             return fail(
-                "no display found (DISPLAY/WAYLAND_DISPLAY unset): run the app in a desktop session, "
+                f"{problem}: run the app in a desktop session, "
                 "use --screenshot OUT.png, or the headless commands (predict, batch, report)"
             )
     try:
