@@ -38,7 +38,6 @@ from fractoscope.adapt.heads import (
     fit_head,
     n_splits_for,
     select_C,
-    tile_probabilities,
 )
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
@@ -129,51 +128,125 @@ def fit_level2(
     return weight, bias, info
 
 
-def hierarchical_cv(
+@dataclass
+class OutOfFold:
+    """Every image's tile logits from heads fitted without it (K-fold over images)."""
+
+    logits_level1: list[np.ndarray]  # per image (tiles, n1)
+    logits_level2: list[np.ndarray]  # per image (tiles, n2); 0 where a mechanism has one child
+    folds: int
+
+
+def out_of_fold_logits(
     items: list[tuple[ImageFeatures, int, int]],
     taxonomy: Taxonomy,
     d1: int,
     C1: float,
     C2: dict[str, float],
     folds: int,
+    has_level2: bool,
     cancel: CancelFn | None = None,
-) -> CVResult:
-    """Image-level level-2 accuracy of the whole top-down decision, K-fold over images."""
+) -> OutOfFold | None:
+    """Held-out logits of the whole two-level model; None when a class has fewer than 2 images.
+
+    Folds are stratified by the finest label available, so every morphology is tested."""
     from sklearn.model_selection import StratifiedKFold
 
-    labels2 = [j for _, _, j in items]
-    k = n_splits_for(labels2, folds)
+    labels = [j if has_level2 else i for _, i, j in items]
+    k = n_splits_for(labels, folds)
     if k < 2:
-        return CVResult(None, None, 0)
+        return None
     l2 = taxonomy.level2
-    parent = np.array(taxonomy.parent_index())
-    pred = np.zeros(len(items), int)
-    y = np.array(labels2)
-    for tr, te in StratifiedKFold(k, shuffle=True, random_state=0).split(np.arange(len(items)), labels2):
+    z1: list[np.ndarray] = [np.empty(0)] * len(items)
+    z2: list[np.ndarray] = [np.empty(0)] * len(items)
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=0).split(np.arange(len(items)), labels):
         if cancel is not None and cancel():
             raise AnalysisCancelled("cancelled")
         train = [items[i] for i in tr]
         h1 = fit_head(_samples([(f, i) for f, i, _ in train], slice(0, d1)), len(taxonomy.level1), C1)
-        heads2: dict[int, tuple[list[int], LinearHead]] = {}
+        heads2: list[tuple[list[int], LinearHead]] = []
         for p, name in enumerate(taxonomy.level1):
             kids = [l2.index(c) for c in taxonomy.children(name)]
-            if len(kids) > 1:
+            if has_level2 and len(kids) > 1:
                 sub = [(f, kids.index(j)) for f, i, j in train if i == p]
-                heads2[p] = (kids, fit_head(_samples(sub, slice(d1, None)), len(kids), C2.get(name, 0.1)))
+                heads2.append((kids, fit_head(_samples(sub, slice(d1, None)), len(kids), C2.get(name, 0.1))))
         for i in te:
-            f = items[i][0]
-            p1 = tile_probabilities(h1, f.tile_features[:, :d1])
-            cond = np.ones((len(f.tile_weights), len(l2)))
-            for _p, (kids, h) in heads2.items():
-                cond[:, kids] = tile_probabilities(h, f.tile_features[:, d1:])
-            joint = aggregate(p1[:, parent] * cond, f.tile_weights)
-            img1 = aggregate(p1, f.tile_weights)
-            best1 = int(np.argmax(img1))
-            kids = np.flatnonzero(parent == best1)
-            pred[i] = int(kids[np.argmax(joint[kids])])
+            tf = items[i][0].tile_features.astype(np.float64)
+            z1[i] = tf[:, :d1] @ h1.weight.T + h1.bias
+            z = np.zeros((len(tf), len(l2)))
+            for kids, h in heads2:
+                z[:, kids] = tf[:, d1:] @ h.weight.T + h.bias
+            z2[i] = z
+    return OutOfFold(z1, z2, k)
+
+
+def hierarchical_cv(
+    items: list[tuple[ImageFeatures, int, int]], taxonomy: Taxonomy, oof: OutOfFold | None
+) -> CVResult:
+    """Image-level level-2 accuracy of the whole top-down decision from held-out logits,
+    aggregated and decoded exactly as the pipeline does."""
+    from fractoscope.analysis.confidence import hierarchical_probabilities
+
+    if oof is None:
+        return CVResult(None, None, 0)
+    l2 = taxonomy.level2
+    parent = np.array(taxonomy.parent_index())
+    y = np.array([j for _, _, j in items])
+    pred = np.zeros(len(items), int)
+    for i, (f, _, _) in enumerate(items):
+        p1, p2 = hierarchical_probabilities(oof.logits_level1[i], oof.logits_level2[i], parent)
+        img1 = aggregate(p1, f.tile_weights)
+        joint = aggregate(p2, f.tile_weights)
+        kids = np.flatnonzero(parent == int(np.argmax(img1)))
+        pred[i] = int(kids[np.argmax(joint[kids])])
     recall = {l2[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}
-    bal = float(np.mean(list(recall.values())))
-    return CVResult(float((pred == y).mean()), bal, k, recall)
+    return CVResult(float((pred == y).mean()), float(np.mean(list(recall.values()))), oof.folds, recall)
+
+
+# Below this many images the fitted temperatures and thresholds would rest on too little; the
+# adapted model then keeps the analysis's plain margin rule.
+MIN_IMAGES_FOR_CONFIDENCE = 12
+
+
+def refit_confidence(
+    items: list[tuple[ImageFeatures, int, int]],
+    paths: list[Path],
+    taxonomy: Taxonomy,
+    oof: OutOfFold | None,
+    has_level2: bool,
+) -> tuple[dict | None, str]:
+    """The card's confidence block for the adapted heads, fitted on their held-out logits.
+
+    Temperatures and the probability floor come from images the heads were not fitted on; the
+    out-of-distribution statistics describe the lab's own images (the backbone is unchanged, so
+    "unlike these" is what the flag should mean for this model). Returns (block, note)."""
+    if oof is None or len(items) < MIN_IMAGES_FOR_CONFIDENCE:
+        return None, (
+            f"not fitted: needs at least {MIN_IMAGES_FOR_CONFIDENCE} images with 2+ per class; "
+            "the analysis uses its margin rule"
+        )
+    from fractoscope.analysis.confidence import CalibrationData, fit_confidence
+
+    weights = [f.tile_weights.astype(np.float64) for f, _, _ in items]
+    data = CalibrationData(
+        paths=[str(p) for p in paths],
+        labels_level1=np.array([i for _, i, _ in items]),
+        labels_level2=np.array([j if has_level2 else -1 for _, _, j in items]),
+        logits_level1=oof.logits_level1,
+        logits_level2=oof.logits_level2,
+        weights=weights,
+        features=np.stack([f.features for f, _, _ in items]).astype(np.float32),
+        tile_features=[f.tile_features for f, _, _ in items],
+    )
+    n_tiles = sum(int((w > 0).sum()) for w in weights)
+    try:
+        block = fit_confidence(
+            data, taxonomy, n_components=int(max(4, min(48, n_tiles // 4))),
+            source={"images": len(items), "logits": f"out-of-fold ({oof.folds}-fold over images)"},
+        )
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return None, f"not fitted ({exc}); the analysis uses its margin rule"
+    return block, f"fitted on the {oof.folds}-fold held-out logits of the {len(items)} training images"
 
 
 def build_model(base, taxonomy: Taxonomy, head1: LinearHead, w2: np.ndarray, b2: np.ndarray):
@@ -288,13 +361,18 @@ def adapt_model(
         if progress:
             progress(0.93, "fitting the level-2 head")
         w2, b2, lvl2_info = fit_level2(items, tax, d1, folds, cancel)
-        if progress:
-            progress(0.96, "cross-validating the hierarchy")
-        cv2 = hierarchical_cv(items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, cancel)
     else:
         # One placeholder child per mechanism: any constant row gives P(child | mechanism) = 1.
         w2 = np.zeros((len(l2), cfg.fine_dim))
         b2 = np.zeros(len(l2))
+    if progress:
+        progress(0.96, "cross-validating the hierarchy")
+    oof = out_of_fold_logits(
+        items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, folder.has_level2, cancel
+    )
+    if folder.has_level2:
+        cv2 = hierarchical_cv(items, tax, oof)
+    confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof, folder.has_level2)
     if cancel is not None and cancel():
         raise AnalysisCancelled("cancelled")
     if progress:
@@ -324,6 +402,7 @@ def adapt_model(
         ],
         "regularisation": {"level1_C": head1.C, "level2": lvl2_info, "grid": list(C_GRID)},
         "cross_validation": {"level1": _cv_dict(cv1), "level2": _cv_dict(cv2)},
+        "confidence": confidence_note,
         "warnings": warn,
         "command": command,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -349,6 +428,8 @@ def adapt_model(
         "limitations": "Heads fitted on a small labelled set of one laboratory's images on top of "
         f"the frozen features of {base_info.name}; judge it on images it was not fitted on.",
     }
+    if confidence is not None:
+        card_extra["confidence"] = confidence
     card = save_checkpoint(model, tax, weights, card_extra)
     t4 = time.perf_counter()
     if progress:
