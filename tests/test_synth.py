@@ -110,7 +110,7 @@ def test_pixel_size_alone_barely_predicts_the_class():
                 ys = np.r_[np.zeros(n), np.ones(n)][np.argsort(x)]
                 below_a, below_b = np.cumsum(ys == 0), np.cumsum(ys == 1)
                 acc = np.maximum(below_a + n - below_b, below_b + n - below_a).max() / (2 * n)
-                assert acc < 0.75, (a, b, acc)
+                assert acc < 0.7, (a, b, acc)  # v1: striations vs beach marks were 1.0
 
 
 def test_class_stream_independent_of_other_classes(tmp_path):
@@ -118,6 +118,19 @@ def test_class_stream_independent_of_other_classes(tmp_path):
     generate_dataset(tmp_path / "b", 1, seed=5, size=96, classes=["cleavage", "pitting"])
     rel = "corrosion/pitting/pitting_5_0.tif"
     assert tifffile.imread(tmp_path / "a" / rel).tobytes() == tifffile.imread(tmp_path / "b" / rel).tobytes()
+
+
+def test_manifest_accumulates_over_runs_into_one_folder(tmp_path):
+    generate_dataset(tmp_path, 1, seed=2, size=64, classes=["pitting"])
+    generate_dataset(tmp_path, 2, seed=2, size=64, classes=["cleavage"])
+    man = load_manifest(tmp_path)
+    assert sorted(man) == ["brittle_overload/cleavage/cleavage_2_0.tif", "brittle_overload/cleavage/cleavage_2_1.tif",
+                           "corrosion/pitting/pitting_2_0.tif"]
+    for rel, row in man.items():
+        assert (tmp_path / rel).is_file()
+        assert row["family"] in FAMILIES[row["level2"]]
+        lo, hi = MORPHOLOGIES[row["level2"]].families[row["family"]]
+        assert lo <= float(row["pixel_size_m"]) * (1 + 1e-5) and float(row["pixel_size_m"]) <= hi * (1 + 1e-5)
 
 
 def test_databar_is_in_bottom_rows():
