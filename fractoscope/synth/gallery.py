@@ -17,7 +17,7 @@ from skimage.transform import resize
 from fractoscope.model.taxonomy import Taxonomy
 from fractoscope.synth.generate import FAMILIES, image_rng, render_details
 
-LABEL_W = 190
+LABEL_W = 215
 HEAD_H = 22
 EXTRAS = ("tilted", "mixed", "operator")
 
