@@ -214,3 +214,17 @@ def test_mixtures_leave_the_labelled_morphology_the_majority():
         # The minority region really differs from the original surface there.
         sel = mixed.other > 0.9
         assert sel.any() and not np.allclose(mixed.height[sel], surf.height[sel])
+
+
+def test_gallery_has_one_row_per_class_and_a_column_per_family_and_effect():
+    from fractoscope.synth.gallery import EXTRAS, HEAD_H, LABEL_W, make_gallery
+
+    tile, gap = 32, 4
+    g = make_gallery(seed=0, size=64, tile=tile, classes=["pitting", "cleavage"])
+    ncol = max(len(f) for f in FAMILIES.values()) + len(EXTRAS)
+    assert g.shape == (HEAD_H + 2 * (tile + gap), LABEL_W + ncol * (tile + gap))
+    # Every tile holds an image (not the white background).
+    for r in range(2):
+        for c in range(ncol):
+            y, x = HEAD_H + r * (tile + gap), LABEL_W + c * (tile + gap)
+            assert g[y : y + tile // 2, x : x + tile].std() > 1
