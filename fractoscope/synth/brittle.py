@@ -58,7 +58,11 @@ def _river_canvas(rng: np.random.Generator, n: int, spacing: float, conv_len: fl
     rows = np.clip(np.round(V), 0, n).astype(int)
     cols = np.broadcast_to(u.astype(int), rows.shape)
     alive = u[None, :] >= start[:, None]
-    np.add.at(canvas, (rows[alive], cols[alive]), np.broadcast_to(step[:, None], rows.shape)[alive])
+    # A river that nucleates inside the grain grows from a zero step: an abrupt start would
+    # draw a straight line across the whole facet below it.
+    grow = np.where(start[:, None] > 0, np.clip((u[None, :] - start[:, None]) / (0.05 * n + 10), 0, 1), 1.0)
+    weight = (step[:, None] * grow).astype(np.float32)
+    np.add.at(canvas, (rows[alive], cols[alive]), weight[alive])
     canvas = np.cumsum(canvas, axis=0)[:n]
     return ndi.gaussian_filter(canvas, 0.6)
 
@@ -111,7 +115,7 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
     crack = rng.uniform(0, 2 * np.pi)  # overall crack direction
     h = np.zeros(shape, np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    spacing = rng.uniform(5, 20) if family != "ceramic_mixed" else rng.uniform(8, 30)
+    spacing = rng.uniform(5, 20)
     tilt_sd = rng.uniform(0.2, 0.45)
     lab = lab - lab.min()
     # Work grain by grain inside its bounding box: small canvases keep many-grain frames fast.
@@ -129,7 +133,7 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
             hy[m] = _pyramid(rng, ly[m], lx[m], grain) * rng.uniform(0.5, 1.0) + rng.normal(0, 0.04 * size)
             continue
         phi = crack + rng.normal(0, 0.45)
-        riv_amp = rng.uniform(1.2, 3.5) if family != "ceramic_mixed" else rng.uniform(0.6, 2.0)
+        riv_amp = rng.uniform(1.2, 3.5) if family != "ceramic_mixed" else rng.uniform(1.0, 2.5)
         bh, bw = m.shape
         n = int(np.ceil(np.hypot(bh, bw))) + 6
         canvas = _river_canvas(rng, n, spacing * rng.uniform(0.7, 1.4), rng.uniform(0.15, 0.6) * max(n, size / 2))
@@ -154,7 +158,8 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
     h += rng.uniform(0.5, 2.5) * np.exp(-((d / 1.2) ** 2))
     # Flat, smooth facets: only a whisper of roughness.
     h += 0.25 * fbm(rng, shape, beta=2.5, cutoff=0.3)
-    h += rng.uniform(0.0, 0.1) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    # Facets stay nearly uniform in brightness: only a slight macroscopic undulation.
+    h += rng.uniform(0.0, 0.03) * size * fbm(rng, shape, beta=4.0, cutoff=3.0 / size)
     return Surface(h.astype(np.float32))
 
 
