@@ -118,7 +118,9 @@ def mud_cracking(rng: np.random.Generator, size: int, px: float, family: str) ->
         gone = (rng.random(n) < rng.uniform(0.2, 0.5))[lab]
         crack |= gone
     if family == "fine_network" or rng.random() < 0.3:
-        crack |= (d2_fine(rng, shape, cell) < rng.uniform(0.4, 0.9))
+        # Hairline cracks in some of the plates, wide enough (>= ~2 px) to read as dark lines.
+        some = (rng.random(n) < rng.uniform(0.3, 0.8))[lab]
+        crack |= (d2_fine(rng, shape, cell) < rng.uniform(0.8, 1.4)) & some
     h = np.where(crack, sub_h - T, h)
     h += rng.uniform(0, 3) * fbm(rng, shape, beta=4, cutoff=4.0 / size)
     return Surface(h.astype(np.float32))
