@@ -214,7 +214,22 @@ def test_uncertain_and_level1_only(tmp_path: Path, app, sample) -> None:
     from fractoscope.report.pdf import image_report_pages
 
     sem, pred = sample
-    model = dataclasses.replace(pred.model, card={**pred.model.card, "level2_trained": False})
+    # The card of a level-1-only adapted model, with the keys fractoscope.adapt writes.
+    card = {
+        **pred.model.card,
+        "level2_trained": False,
+        "adaptation": {"base_model": {"name": "hffnet2d-base", "sha256": "ab" * 32}},
+        "metrics": {
+            "cross_validated": {
+                "level1_accuracy": 0.875,
+                "level1_balanced_accuracy": 0.8,
+                "level2_accuracy": None,
+                "folds": 4,
+                "n_images": 24,
+            }
+        },
+    }
+    model = dataclasses.replace(pred.model, name="lab-adapted", card=card)
     reason = "unlike the images the model was trained on"
     p1 = dataclasses.replace(
         pred, model=model, confidence=Confidence(0.41, 7.5, True, reason)
@@ -230,6 +245,9 @@ def test_uncertain_and_level1_only(tmp_path: Path, app, sample) -> None:
     assert "41 %" in first and "7.50" in first  # calibrated probability and OOD score
     text = _norm("\n".join(texts))
     assert "Level 2: not trained" in text
+    # Provenance names the adapted model and its base, and its cross-validated accuracy.
+    assert "lab-adapted" in text and "Adapted from hffnet2d-base" in text
+    assert "Cross validated 24 87.5 % not trained" in text
     assert pred.taxonomy.display_name(pred.level2.label) not in _norm(texts[1])
     cam_page = 2
     overlays = [b for b in canvas.boxes if b.kind == "image" and b.page == cam_page and b.h > 50]
