@@ -1,4 +1,10 @@
-"""Corrosion: hemispherical pits on a smoother surface, and mud-cracked corrosion-product layers."""
+"""Corrosion: pits in a smoother surface, and mud-cracked corrosion-product layers.
+
+Pitting families: hemispherical pits (log-normal sizes, some coalesced), crystallographic pits
+(inverted square pyramids aligned with the grain), and pits under a granular corrosion-product
+film. Mud-cracking families: a dried layer of curled, tilted plates; a fine secondary network;
+and a spalled layer whose missing plates expose the substrate.
+"""
 
 from __future__ import annotations
 
@@ -120,13 +126,13 @@ def mud_cracking(rng: np.random.Generator, size: int, px: float, family: str) ->
     if family == "fine_network" or rng.random() < 0.3:
         # Hairline cracks in some of the plates, wide enough (>= ~2 px) to read as dark lines.
         some = (rng.random(n) < rng.uniform(0.3, 0.8))[lab]
-        crack |= (d2_fine(rng, shape, cell) < rng.uniform(0.8, 1.4)) & some
+        crack |= (_fine_crack_distance(rng, shape, cell) < rng.uniform(0.8, 1.4)) & some
     h = np.where(crack, sub_h - T, h)
     h += rng.uniform(0, 3) * fbm(rng, shape, beta=4, cutoff=4.0 / size)
     return Surface(h.astype(np.float32))
 
 
-def d2_fine(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
+def _fine_crack_distance(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
     """Distance to a fine secondary crack network (hairline cracks inside the plates)."""
     pts = jittered_points(rng, shape, cell * rng.uniform(0.2, 0.35), jitter=1.0, margin=cell)
     lab, _ = nearest_seed(shape, pts, margin=int(cell) + 2)

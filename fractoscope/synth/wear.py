@@ -1,4 +1,10 @@
-"""Wear: abrasive ploughing grooves and adhesive wear/delamination flakes."""
+"""Wear: abrasive grooves and adhesive wear.
+
+Abrasive families: ploughing grooves with lips; grooves with cutting chips, prows and debris;
+three-body abrasion (dense small indentations, short randomly oriented scratches). Adhesive
+families: delaminating sheets with transverse cracks; a smeared transfer layer flowed along the
+sliding direction; galling (torn-out craters and welded-on lumps).
+"""
 
 from __future__ import annotations
 
