@@ -130,8 +130,8 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     along = np.clip(0.2 + fbm(rng, shape, beta=3.0, cutoff=rng.uniform(0.02, 0.05)), 0, None)
     h = rng.uniform(1.5, 4.0) * rid * along
     # Rough fatigue surface: fibrous, streaks run along the crack growth direction.
-    h += rng.uniform(2.0, 4.0) * fbm(rng, shape, beta=3.0, cutoff=0.15, aniso=rng.uniform(2, 4), angle=ang)
-    h += rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=rng.uniform(3, 6), angle=ang)
+    h += rng.uniform(3.0, 6.0) * fbm(rng, shape, beta=3.0, cutoff=0.15, aniso=rng.uniform(2, 4), angle=ang)
+    h += rng.uniform(1.5, 3.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=rng.uniform(3, 6), angle=ang)
     h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.2, cutoff=0.35)
     # Patches at slightly different levels and tilts (unresolved plateaus) with tear ridges.
     cell = size * rng.uniform(0.35, 0.9)
