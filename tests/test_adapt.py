@@ -123,6 +123,7 @@ def test_card_records_base_data_and_cross_validation(data, adapted):
     # The card's training block keeps the base's pixel-size range: same resampling as the base.
     base_card = json.loads(default_model_path().with_suffix(".json").read_text())
     assert card["training"]["pixel_size_range_m"] == base_card["training"]["pixel_size_range_m"]
+    assert card["input"] == base_card["input"]
 
 
 def test_level2_head_is_conditional_and_cam_stays_exact(adapted):

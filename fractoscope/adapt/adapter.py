@@ -249,17 +249,18 @@ def refit_confidence(
     return block, f"fitted on the {oof.folds}-fold held-out logits of the {len(items)} training images"
 
 
-def build_model(base, taxonomy: Taxonomy, head1: LinearHead, w2: np.ndarray, b2: np.ndarray):
-    """The base network with its two heads replaced (sized for ``taxonomy``)."""
+def build_model(base_net, taxonomy: Taxonomy, head1: LinearHead, w2: np.ndarray, b2: np.ndarray):
+    """The base network (an HFFNet2d) with its two heads replaced, sized for ``taxonomy``."""
     import torch
 
     from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 
-    d = base.model.cfg.to_dict()
+    d = base_net.cfg.to_dict()
     d.update(n_level1=len(taxonomy.level1), n_level2=len(taxonomy.level2),
              parent_index=list(taxonomy.parent_index()))
     model = HFFNet2d(HFFNetConfig.from_dict(d))
-    state = {k: v for k, v in base.model.state_dict().items() if not k.startswith(("head_level1.", "head_level2."))}
+    state = {k: v.detach().cpu() for k, v in base_net.state_dict().items()
+             if not k.startswith(("head_level1.", "head_level2."))}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(("head_level1.", "head_level2.")) for k in missing):
         raise FractoscopeError("the base model's layers do not fit the adapted network (unexpected checkpoint)")
@@ -319,7 +320,6 @@ def adapt_model(
         if progress:
             progress(0.0, "loading the base model")
         analyzer = Analyzer(base_model, device=device)
-    base = analyzer._loaded  # noqa: SLF001 - the weights to copy; Analyzer owns the loaded model
     base_info = analyzer.model_info
     if weights.is_file() and sha256_file(weights) == base_info.sha256:
         raise FractoscopeError(f"{weights}: is the base model itself; choose another --out name")
@@ -377,7 +377,7 @@ def adapt_model(
         raise AnalysisCancelled("cancelled")
     if progress:
         progress(0.98, "writing the model")
-    model = build_model(base, tax, head1, w2, b2)
+    model = build_model(analyzer.model, tax, head1, w2, b2)
     t3 = time.perf_counter()
     base_card = base_info.card
     training = {
@@ -408,6 +408,9 @@ def adapt_model(
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     card_extra = {
+        # The base's input block (tile size, percentile clip, mean/std): the features were computed
+        # with it, so the adapted model must see images prepared exactly the same way.
+        "input": base_card["input"],
         "training": training,
         "adaptation": adaptation,
         # Read by the analysis: False = the level-2 head is a placeholder ("not trained").
