@@ -186,25 +186,25 @@ def _probabilities(c: Canvas, rep: ImageReport) -> None:
             styles.append({"bold": r2.label == l2, "color": INK if r2.probability >= 0.01 else MUTED})
             bars.append((r2.probability, rgb(rep.colours[r2.label])))
 
+    if rep.has_level2:
+        columns = [
+            ("Class (level 1, then its level-2 morphologies)", 0.40, LEFT),
+            ("Within mechanism", 0.18, RIGHT),
+            ("Probability", 0.13, RIGHT),
+            ("", 0.29, LEFT),
+        ]
+    else:  # no morphologies: no "within mechanism" column
+        columns = [("Failure mechanism", 0.45, LEFT), ("Probability", 0.15, RIGHT), ("", 0.40, LEFT)]
+        rows = [[r[0], r[2], r[3]] for r in rows]
+    bar_col = len(columns) - 1
+
     def paint_bar(i: int, col: int, x: float, y: float, w: float, h: float) -> bool:
-        if col != 3:
+        if col != bar_col:
             return False
         c.bar(x, y + 3, w, h - 6, bars[i][0], bars[i][1])
         return True
 
-    first = "Class (level 1, then its level-2 morphologies)" if rep.has_level2 else "Failure mechanism"
-    c.table(
-        [
-            (first, 0.40, LEFT),
-            ("Within mechanism", 0.18, RIGHT),
-            ("Probability", 0.13, RIGHT),
-            ("", 0.29, LEFT),
-        ],
-        rows,
-        styles=styles,
-        cell_painter=paint_bar,
-        row_h=12.5,
-    )
+    c.table(columns, rows, styles=styles, cell_painter=paint_bar, row_h=12.5)
     if rep.has_level2:
         c.paragraph(
             "Probability of a morphology = probability of its mechanism x probability of the "
