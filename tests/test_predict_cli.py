@@ -128,3 +128,131 @@ def test_coarse_images_are_enlarged_at_most_twice(analyzer):
     pred = analyzer.analyze(coarse, with_cams=False)
     assert pred.analysis_pixel_size_m == pytest.approx(hi * 5, rel=0.02)
     assert any("not resolved" in w for w in pred.warnings)
+
+
+# --- decoding rule and wording ---------------------------------------------------------------------
+JARGON = ("margin", "runner-up", "takes", "of the probability", "resampled", "level-1", "level 1", "logit", "softmax")
+
+
+def _hand_prediction(p1: dict, p2: dict, level2_trained: bool = True):
+    """A Prediction with hand-set probabilities (the Zeiss case of issue 14) for the wording."""
+    from fractoscope.analysis.results import ModelInfo, Prediction
+    from fractoscope.model.taxonomy import Taxonomy
+
+    tax = Taxonomy.default()
+    card = {} if level2_trained else {"level2_trained": False}
+    info = ModelInfo("hand", "0" * 64, tax, 192, None, card)
+    return Prediction(
+        taxonomy=tax,
+        p_level1=np.array([p1[k] for k in tax.level1], np.float32),
+        p_level2=np.array([p2[k] for k in tax.level2], np.float32),
+        tiles=[], cams_level1=None, cams_level2=None, cam_stride=8.0, image_shape=(768, 1024),
+        model=info, device="cpu", pixel_size_m=None, calibration_source="none", analysis_pixel_size_m=None,
+    )
+
+
+ZEISS_P1 = {"brittle_overload": 0.45, "wear": 0.41, "corrosion": 0.09, "ductile_overload": 0.03, "fatigue": 0.02}
+ZEISS_P2 = {
+    "cleavage": 0.32, "intergranular": 0.13, "adhesive_delamination": 0.345, "abrasive_grooves": 0.065,
+    "pitting": 0.07, "mud_cracking": 0.02, "equiaxed_dimples": 0.02, "shear_dimples": 0.01,
+    "striations": 0.015, "beach_marks": 0.005,
+}
+
+
+def test_headline_is_the_top_of_its_own_alternatives():
+    from fractoscope.analysis import wording
+
+    pred = _hand_prediction(ZEISS_P1, ZEISS_P2)
+    # By hand: brittle overload is the most likely mechanism (0.45 > 0.41), cleavage its most likely
+    # morphology (0.32 > 0.13), although adhesive wear alone has more (0.345).
+    assert pred.level1.label == "brittle_overload" and pred.level2.label == "cleavage"
+    head = wording.headline(pred)
+    assert "brittle overload" in head.lower() and "cleavage" in head and "45" in head
+    alts = wording.alternatives(pred, 3)
+    # Next by the same rule: the wear mechanism (0.41, best as adhesive wear), then the other
+    # brittle-overload morphology (0.13), then corrosion (0.09).
+    assert alts[0].startswith("Wear") and "adhesive wear" in alts[0] and "41" in alts[0]
+    assert "intergranular" in alts[1] and "13" in alts[1]
+    assert alts[2].startswith("Corrosion")
+    # Every alternative is less likely than the headline mechanism.
+    ranked = pred.ranked(3)
+    assert all(a.probability < ranked[0].probability for a in ranked[1:])
+    assert "most likely" in wording.DECODING_RULE and "mechanism" in wording.DECODING_RULE
+    for text in [head, *alts, wording.confidence_text(pred), wording.DECODING_RULE]:
+        assert not any(j in text.lower() for j in JARGON), text
+
+
+def test_uncertain_headline_is_marked_and_worded_plainly():
+    from fractoscope.analysis import wording
+
+    pred = _hand_prediction(ZEISS_P1, ZEISS_P2)  # no fitted block: 0.45 vs 0.41 -> uncertain
+    assert pred.confidence.uncertain
+    assert wording.headline(pred).startswith("Uncertain")
+    assert "not sure" in wording.confidence_text(pred) and "wear" in wording.confidence_text(pred)
+
+
+def test_level1_only_model_says_level2_not_trained():
+    from fractoscope.analysis import wording
+
+    pred = _hand_prediction(ZEISS_P1, ZEISS_P2, level2_trained=False)
+    assert not pred.has_level2
+    assert "cleavage" not in wording.headline(pred).lower()
+    assert all("adhesive" not in a and "intergranular" not in a for a in wording.alternatives(pred, 4))
+    d = pred.to_json_dict()
+    assert d["level2"] is None and d["has_level2"] is False
+    assert "not trained" in wording.level2_text(pred)
+
+
+def test_tiles_are_hierarchically_consistent(analyzer):
+    from fractoscope.io import read_sem
+
+    pred = analyzer.analyze(read_sem(SAMPLES / "intergranular_777_0.tif"), with_cams=False)
+    tax = pred.taxonomy
+    for t in pred.to_json_dict()["tiles"]["items"]:
+        assert tax.parent_of(t["level2"]) == t["level1"]
+    a1, a2 = pred.class_area_fractions(1), pred.class_area_fractions(2)
+    for parent in tax.level1:
+        assert sum(a2[c] for c in tax.children(parent)) == pytest.approx(a1[parent], abs=1e-9)
+    # The headline follows the same rule as the tiles.
+    assert pred.ranked(0)[0].level1 == pred.level1.label and pred.ranked(0)[0].level2 == pred.level2.label
+
+
+def test_features_are_pooled_head_inputs(analyzer):
+    from fractoscope.io import read_sem
+
+    pred = analyzer.analyze(read_sem(_sample()), with_cams=False)
+    cfg = analyzer.model.cfg
+    assert pred.tile_features.shape == (len(pred.tiles), cfg.fused_dim + cfg.fine_dim)
+    assert pred.features.dtype == np.float32 and pred.tile_features.dtype == np.float32
+    w = np.array([t.weight for t in pred.tiles], np.float64)
+    np.testing.assert_allclose(pred.features, (w[:, None] * pred.tile_features).sum(0) / w.sum(), rtol=1e-5)
+    # The level-1 part times the level-1 head weights gives the tile logits: they are its inputs.
+    import torch
+
+    head = analyzer.model.head_level1
+    logits = pred.tile_features[:, : cfg.fused_dim] @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    p = torch.softmax(torch.from_numpy(logits) / analyzer.confidence_model.temperature_level1, 1).numpy()
+    np.testing.assert_allclose(p, np.stack([t.p_level1 for t in pred.tiles]), atol=1e-4)
+
+
+@pytest.mark.parametrize(("shape", "needs"), [((68, 68), True), ((10, 13), True), ((1, 1), False)])
+def test_tiny_images_are_refused_with_one_line(tmp_path, capsys, shape, needs):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.tif"
+    tifffile.imwrite(path, (rng.random(shape) * 255).astype(np.uint8))
+    assert main(["predict", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tiny.tif" in err[0] and "Traceback" not in err[0]
+    if needs:
+        assert f"too small to classify: {shape[1]} × {shape[0]} px, needs at least 192 × 192" in err[0]
+
+
+def test_truncated_tiff_gives_exactly_one_stderr_line(tmp_path):
+    path = tmp_path / "cut.tif"
+    path.write_bytes(_sample().read_bytes()[:30000])
+    r = subprocess.run([sys.executable, "-m", "fractoscope", "info", str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cut.tif" in r.stderr

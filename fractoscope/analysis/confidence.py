@@ -8,12 +8,12 @@ Two questions decide whether a prediction deserves trust, and they fail differen
   pipeline* (tile-weighted mean of tempered tile probabilities), turns the scores into calibrated
   probabilities (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017).
 * **Has the model seen anything like it?** A softmax can be confidently wrong on an image unlike
-  all training data. The image's pooled head inputs (``Prediction.features``) are compared with
-  the training data's feature statistics: class-conditional Mahalanobis distance with one shared
-  covariance (Lee et al., NeurIPS 2018), the covariance estimated with Ledoit-Wolf shrinkage
-  (288 dimensions from a few hundred images) and stored compactly as its leading principal axes
-  plus the mean remaining variance. The score is ``sqrt(d^2 / D)``: about 1 for a typical
-  training image, larger the less alike.
+  all training data. Each voting tile's pooled head inputs (``Prediction.tile_features``) are
+  compared with the calibration images' tile statistics: class-conditional Mahalanobis distance
+  with one shared covariance (Lee et al., NeurIPS 2018), the covariance estimated with Ledoit-Wolf
+  shrinkage and stored compactly as its leading principal axes plus the mean remaining variance.
+  A tile scores ``sqrt(d^2 / D)`` (about 1 for a typical calibration tile); the image scores the
+  vote-weighted mean of its tiles. The threshold and why it sits where it does are in the card.
 
 Everything fitted lives in the model card's ``confidence`` block, so a checkpoint carries its own
 calibration; :func:`fit_confidence` writes it (``fractoscope calibrate``).
@@ -51,16 +51,19 @@ MAX_TEMPERATURE = 20.0
 DEFAULT_MIN_PROBABILITY = 0.5
 # Accuracy the confident predictions must reach on the calibration data (selective classification).
 TARGET_SELECTIVE_ACCURACY = 0.95
-# OOD threshold = OOD_THRESHOLD_FACTOR x the 99th percentile of the calibration images' scores,
-# raised to cover REFERENCE_QUANTILE of a held-out generator family when one is given.
-OOD_THRESHOLD_FACTOR = 1.5
-REFERENCE_QUANTILE = 0.95
+# OOD threshold: the IN_QUANTILE of the calibration images' cross-fitted scores (at least
+# MIN_OOD_THRESHOLD spreads), raised to REFERENCE_QUANTILE of a held-out generator family if given.
+IN_QUANTILE = 0.99
+MIN_OOD_THRESHOLD = 3.0
+REFERENCE_QUANTILE = 0.9
 OOD_THRESHOLD_WHY = (
-    "Real fractographs differ from generated ones, so a threshold at a high percentile of the "
-    "training data alone would flag every real image and the flag would mean nothing. The "
-    "threshold is set well above the calibration images and above most images of a held-out "
-    "generator style (same classes, different look), so it flags images unlike any fractograph "
-    "the model knows (photographs, text, blank or non-fracture frames) rather than every real one."
+    "Real fractographs differ from generated ones, so a threshold at a usual percentile of the "
+    "training data (e.g. the 95th) would flag nearly every real image and the flag would mean "
+    "nothing. The threshold sits at the top of the calibration images and above 90 % of the images "
+    "of a held-out generator style (same classes, a look the model was not trained on), so it "
+    "marks images unlike any fractograph the model knows (photographs, text, non-fracture "
+    "micrographs) rather than every real surface; real fractographs the model reads poorly are "
+    "meant to be caught by the low-confidence rule instead."
 )
 
 
@@ -215,18 +218,78 @@ class MahalanobisOOD:
         )
 
 
-def image_score(ood: MahalanobisOOD, tile_features: np.ndarray, weights: np.ndarray) -> float:
-    """An image's OOD score: the vote-weighted mean of its tiles' scores.
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    w = np.asarray(weights, np.float64)
+    m = w > 0
+    if not m.any():
+        return float("nan")
+    return float((w[m] * np.asarray(values, np.float64)[m]).sum() / w[m].sum())
 
-    Tiles rather than the image-mean feature: averaging features over a photograph's sky, face and
-    background makes an unremarkable mean, while most of its tiles are individually unlike any
-    fractograph tile. Blank / text tiles (weight 0) do not count, as in the prediction.
+
+def image_distance(ood: MahalanobisOOD, tile_features: np.ndarray, weights: np.ndarray) -> float:
+    """An image's feature distance: the vote-weighted mean of its tiles' Mahalanobis scores.
+
+    Tiles rather than the image-mean feature: averaging a photograph's sky, face and background
+    makes an unremarkable mean, while most of its tiles are individually unlike any fractograph
+    tile. Blank / text tiles (weight 0) do not count, as in the prediction.
     """
     w = np.asarray(weights, np.float64)
     if not (w > 0).any():
         return float("nan")
-    s = ood.score(np.asarray(tile_features)[w > 0])
-    return float((w[w > 0] * s).sum() / w[w > 0].sum())
+    s = np.zeros(len(w))
+    s[w > 0] = ood.score(np.asarray(tile_features)[w > 0])
+    return _weighted_mean(s, w)
+
+
+def image_energy(tile_logits_level1: np.ndarray, weights: np.ndarray) -> float:
+    """Free energy ``-logsumexp(logits)`` of the raw level-1 logits, vote-weighted over tiles:
+    high when no mechanism is recognised strongly (Liu et al., NeurIPS 2020)."""
+    z = np.asarray(tile_logits_level1, np.float64)
+    m = z.max(1)
+    energy = -(m + np.log(np.exp(z - m[:, None]).sum(1)))
+    return _weighted_mean(energy, weights)
+
+
+@dataclass
+class OODScorer:
+    """The out-of-distribution score of an image: two signals, each in units of its spread on the
+    calibration images, added. ``mahalanobis``: are the tile features like the calibration
+    tiles'? ``energy``: does the network recognise any mechanism strongly? On held-out images of
+    the bundled model's own generator vs. photographs each alone separated less well than the sum.
+    0 = a typical calibration image; each unit is about one spread (IQR / 1.349) further out."""
+
+    mahalanobis: MahalanobisOOD
+    distance_centre: float
+    distance_scale: float
+    energy_centre: float
+    energy_scale: float
+
+    def parts(self, tile_features: np.ndarray, tile_logits_level1: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+        d = image_distance(self.mahalanobis, tile_features, weights)
+        e = image_energy(tile_logits_level1, weights)
+        return (d - self.distance_centre) / self.distance_scale, (e - self.energy_centre) / self.energy_scale
+
+    def score(self, tile_features: np.ndarray, tile_logits_level1: np.ndarray, weights: np.ndarray) -> float:
+        return float(sum(self.parts(tile_features, tile_logits_level1, weights)))
+
+    def to_card(self) -> dict:
+        return {
+            "mahalanobis": self.mahalanobis.to_card(),
+            "distance_centre": self.distance_centre,
+            "distance_scale": self.distance_scale,
+            "energy_centre": self.energy_centre,
+            "energy_scale": self.energy_scale,
+        }
+
+    @classmethod
+    def from_card(cls, d: dict) -> OODScorer:
+        return cls(
+            MahalanobisOOD.from_card(d["mahalanobis"]),
+            float(d["distance_centre"]),
+            float(d["distance_scale"]),
+            float(d["energy_centre"]),
+            float(d["energy_scale"]),
+        )
 
 
 # --- the model a prediction is judged with -------------------------------------------------------------
@@ -236,11 +299,10 @@ class ConfidenceModel:
 
     temperature_level1: float = 1.0
     temperature_level2: float = 1.0
-    ood: MahalanobisOOD | None = None
+    ood: OODScorer | None = None
     ood_threshold: float | None = None
     min_probability: float | None = None
     fitted: bool = False
-    notes: dict = field(default_factory=dict)
 
     @classmethod
     def from_card(cls, block: dict | None) -> ConfidenceModel:
@@ -253,15 +315,16 @@ class ConfidenceModel:
         from fractoscope.errors import ModelError
 
         try:
+            if block.get("format") != FORMAT:
+                raise ValueError(f"format {block.get('format')!r}, expected {FORMAT!r}")
             ood = block.get("ood")
             return cls(
                 temperature_level1=float(block["temperature_level1"]),
                 temperature_level2=float(block.get("temperature_level2", 1.0)),
-                ood=MahalanobisOOD.from_card(ood["statistics"]) if ood else None,
+                ood=OODScorer.from_card(ood["statistics"]) if ood else None,
                 ood_threshold=float(ood["threshold"]) if ood else None,
                 min_probability=float(block["min_probability"]),
                 fitted=True,
-                notes={k: v for k, v in block.items() if k not in ("ood",)},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the model card's confidence block is unreadable ({exc})") from None
@@ -273,23 +336,23 @@ class ConfidenceModel:
             logits_level1, logits_level2, taxonomy.parent_index(), self.temperature_level1, self.temperature_level2
         )
 
-    def ood_score(self, tile_features: np.ndarray | None, tile_weights: np.ndarray | None) -> float:
-        if self.ood is None or tile_features is None or tile_weights is None:
+    def ood_score(self, tile_features: np.ndarray, tile_logits_level1: np.ndarray, tile_weights: np.ndarray) -> float:
+        if self.ood is None:
             return float("nan")
-        return image_score(self.ood, tile_features, tile_weights)
+        return self.ood.score(tile_features, tile_logits_level1, tile_weights)
 
     def assess(
         self,
         p_level1: np.ndarray,
-        features: np.ndarray | None,
-        tile_features: np.ndarray | None = None,
-        tile_weights: np.ndarray | None = None,
+        tile_features: np.ndarray,
+        tile_logits_level1: np.ndarray,
+        tile_weights: np.ndarray,
     ) -> Confidence:
-        """The Confidence of one image from its (calibrated) P(l1) and pooled features."""
+        """The Confidence of one image from its calibrated P(l1) and its tiles' raw outputs."""
         if not self.fitted:
             return Confidence.from_margin(p_level1)
         p = float(np.max(p_level1))
-        s = self.ood_score(tile_features, tile_weights)
+        s = self.ood_score(tile_features, tile_logits_level1, tile_weights)
         reasons = []
         if self.ood_threshold is not None and math.isfinite(s) and s > self.ood_threshold:
             reasons.append(REASON_OOD)
@@ -440,48 +503,57 @@ def _tile_training_set(data: CalibrationData, labels: np.ndarray, idx: np.ndarra
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def fit_ood(data: CalibrationData, labels: np.ndarray, n_components: int) -> MahalanobisOOD:
-    x, y = _tile_training_set(data, labels, np.arange(len(data)))
-    return MahalanobisOOD.fit(x, y, n_components)
+def _robust_centre_scale(x: np.ndarray) -> tuple[float, float]:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    q25, q50, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+    return float(q50), float(max((q75 - q25) / 1.349, 1e-6))
 
 
-def score_images(ood: MahalanobisOOD, data: CalibrationData) -> np.ndarray:
-    return np.array([image_score(ood, t, w) for t, w in zip(data.tile_features, data.weights, strict=True)])
-
-
-def cross_fitted_scores(
+def fit_ood(
     data: CalibrationData, labels: np.ndarray, n_components: int, folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """OOD scores of the calibration images from statistics fitted *without* each image
-    (k-fold over images), so thresholds are not set on in-sample distances (too small)."""
+) -> tuple[OODScorer, np.ndarray]:
+    """The OOD scorer, and the calibration images' scores from statistics fitted *without* each
+    image (k-fold over images): thresholds must not be set on in-sample distances (too small)."""
     rng = np.random.default_rng(seed)
     n = len(data)
     fold = rng.permutation(n) % max(2, min(folds, n))
-    out = np.empty(n)
+    dist = np.empty(n)
     for f in np.unique(fold):
         test = np.flatnonzero(fold == f)
         x, y = _tile_training_set(data, labels, np.flatnonzero(fold != f))
-        ood = MahalanobisOOD.fit(x, y, n_components)
-        out[test] = [image_score(ood, data.tile_features[i], data.weights[i]) for i in test]
-    return out
+        maha = MahalanobisOOD.fit(x, y, n_components)
+        dist[test] = [image_distance(maha, data.tile_features[i], data.weights[i]) for i in test]
+    energy = np.array([image_energy(z, w) for z, w in zip(data.logits_level1, data.weights, strict=True)])
+    x, y = _tile_training_set(data, labels, np.arange(n))
+    scorer = OODScorer(MahalanobisOOD.fit(x, y, n_components), *_robust_centre_scale(dist), *_robust_centre_scale(energy))
+    cross_fitted = (dist - scorer.distance_centre) / scorer.distance_scale + (
+        energy - scorer.energy_centre
+    ) / scorer.energy_scale
+    return scorer, cross_fitted
+
+
+def score_images(scorer: OODScorer, data: CalibrationData) -> np.ndarray:
+    return np.array(
+        [
+            scorer.score(t, z, w)
+            for t, z, w in zip(data.tile_features, data.logits_level1, data.weights, strict=True)
+        ]
+    )
 
 
 def choose_ood_threshold(in_scores: np.ndarray, reference_scores: np.ndarray | None = None) -> tuple[float, str]:
     """The OOD threshold and the rule that chose it, in words (stored in the card)."""
-    q = float(np.quantile(in_scores, 0.99))
-    thr = OOD_THRESHOLD_FACTOR * q
+    q = float(np.quantile(in_scores, IN_QUANTILE))
+    thr = max(q, MIN_OOD_THRESHOLD)
     rule = (
-        f"{OOD_THRESHOLD_FACTOR:g} x the 99th percentile of the cross-fitted scores of the "
-        "calibration images"
+        f"the {100 * IN_QUANTILE:g}th percentile of the cross-fitted scores of the calibration images "
+        f"({q:.2f}), at least {MIN_OOD_THRESHOLD:g}"
     )
     if reference_scores is not None and len(reference_scores):
         r = float(np.quantile(reference_scores, REFERENCE_QUANTILE))
-        if r > thr:
-            thr = r
-            rule += (
-                f", raised to the {100 * REFERENCE_QUANTILE:g}th percentile of the reference "
-                "(held-out generator family) images so that those are not flagged"
-            )
+        rule += f"; raised to the {100 * REFERENCE_QUANTILE:g}th percentile of the reference images ({r:.2f}) if higher"
+        thr = max(thr, r)
     return thr, rule
 
 
@@ -509,8 +581,7 @@ def fit_confidence(
     min_p = fit_min_probability(p_max, correct)
 
     labels = np.where(data.labels_level2 >= 0, data.labels_level2, 1000 + data.labels_level1)
-    in_scores = cross_fitted_scores(data, labels, n_components)
-    ood = fit_ood(data, labels, n_components)
+    ood, in_scores = fit_ood(data, labels, n_components)
     ref_scores = score_images(ood, reference) if reference is not None and len(reference) else None
     thr, rule = choose_ood_threshold(in_scores, ref_scores)
 
@@ -548,9 +619,13 @@ def fit_confidence(
             f"{TARGET_SELECTIVE_ACCURACY:.0%} right, never below {DEFAULT_MIN_PROBABILITY:g}"
         ),
         "ood": {
-            "features": "tiles: pooled head inputs (level 1 ++ level 2) of every voting tile",
-            "score": "vote-weighted mean over the tiles of sqrt(min over classes of squared Mahalanobis "
-            "distance / dimensions); about 1 = typical of the calibration tiles",
+            "score": (
+                "sum of two signals, each as (value - median) / (IQR / 1.349) over the calibration "
+                "images: (1) feature distance: vote-weighted mean over the voting tiles of "
+                "sqrt(min over classes of squared Mahalanobis distance / dimensions) of the pooled "
+                "head inputs (level 1 ++ level 2); (2) free energy -logsumexp of the raw level-1 "
+                "logits, vote-weighted over tiles. 0 = a typical calibration image."
+            ),
             "statistics": ood.to_card(),
             "threshold": round(thr, 4),
             "threshold_rule": rule,

@@ -250,7 +250,7 @@ class Analyzer:
         img_p1 /= img_p1.sum()
         img_p2 /= img_p2.sum()
         features = (vote[:, None] * out.features).sum(0).astype(np.float32)
-        confidence: Confidence = cm.assess(img_p1, features, out.features, weights)
+        confidence: Confidence = cm.assess(img_p1, out.features, out.logits_level1, weights)
 
         inv = 1.0 / prep.scale
         rows, cols = sem.shape
