@@ -72,6 +72,8 @@ class Analyzer:
         batch_size: int = 16,
     ) -> None:
         self._loaded: LoadedModel = load_checkpoint(Path(model_path) if model_path else None)
+        # Where the weights came from: a batch run on Dask ships this file to its workers.
+        self.model_path: Path | None = Path(model_path) if model_path else None
         self._device = resolve_device(device)
         self._loaded.model.to(self._device)
         self.overlap = overlap
