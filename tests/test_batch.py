@@ -210,3 +210,60 @@ def test_stored_prediction_round_trip(tmp_path: Path, analyzer) -> None:
 
     with pytest.raises(FractoscopeError):
         load_stored_prediction(tmp_path / "bad.npz")
+
+
+def test_lock_file_removed_and_uncertain_column(folder: Path, tmp_path: Path, analyzer) -> None:
+    out = tmp_path / "out"
+    run_batch([folder], out, analyzer, recursive=True)
+    assert not (out / ".fractoscope-batch.lock").exists()
+    rows = _csv_rows(out)
+    for r in rows:
+        if r["status"] == "ok":
+            assert r["uncertain"] in ("true", "false")
+        else:
+            assert r["uncertain"] == ""
+    for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["status"] == "ok":
+            conf = rec["details"]["confidence"]
+            assert rec["uncertain"] is conf["uncertain"]
+            assert rec["uncertain_reason"] == conf["reason"]
+
+
+def test_no_images_and_missing_paths_are_refused_before_anything_is_created(
+    tmp_path: Path, analyzer
+) -> None:
+    from fractoscope.batch import BatchInputError
+
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    with pytest.raises(BatchInputError, match="no images found in .*recursive"):
+        run_batch([empty], out, analyzer)
+    with pytest.raises(BatchInputError, match="no such file or folder"):
+        run_batch([empty / "missing.tif"], out, analyzer)
+    assert not out.exists()
+
+
+def test_earlier_error_status_reads_as_failed(tmp_path: Path) -> None:
+    from fractoscope.batch import BatchRecord
+
+    rec = BatchRecord.from_json({"path": "/x.tif", "name": "x.tif", "status": "error", "error": "bad"})
+    assert rec.status == "failed" and not rec.ok
+
+
+def test_eta_text_and_estimate() -> None:
+    from fractoscope.batch import EtaEstimator, format_eta
+
+    assert format_eta(None) == "ETA --"
+    assert format_eta(42.4) == "ETA 0:42"
+    assert format_eta(725) == "ETA 12:05"
+    assert format_eta(3 * 3600 + 7 * 60 + 10) == "ETA 3 h 07 min"
+    t = [100.0]
+    est = EtaEstimator(window=3, clock=lambda: t[0])
+    assert est.eta(10) is None
+    for step in (2.0, 4.0, 6.0, 8.0):  # the window keeps the last 3 intervals: 4, 6, 8 s
+        t[0] += step
+        est.computed()
+    assert est.eta(10) == pytest.approx(60.0)

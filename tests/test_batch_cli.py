@@ -163,3 +163,35 @@ def test_batch_report_option(tmp_path: Path, page: str) -> None:
     pdf = out / "report.pdf"
     assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
     assert not list(out.glob("*.tmp"))
+
+
+def test_usage_errors_before_anything_is_loaded_or_created(tmp_path: Path) -> None:
+    """No images / a missing path: exit 2 with one line, before the model loads (a model path
+    that does not exist would otherwise be the error) and before the output folder exists."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    for inputs, expected in (
+        ([str(empty)], f"no images found in {empty}"),
+        ([str(tmp_path / "nope")], f"no such file or folder: {tmp_path / 'nope'}"),
+    ):
+        res = subprocess.run(
+            _batch(*inputs, "--out", str(out), "--report", "--model", str(tmp_path / "no.safetensors")),
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.strip().splitlines() == [f"fractoscope batch: {expected}"]
+        assert not out.exists()
+
+
+def test_help_documents_exit_codes() -> None:
+    res = subprocess.run(_batch("--help"), env=_env(), capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for code, words in (("0", "every image analysed"), ("1", "some images failed"), ("2", "usage error")):
+        assert f"{code} {words}" in text
+    assert "--workers" in text and "--scheduler" in text

@@ -150,7 +150,7 @@ class DaskPool:
         weights, card = _model_weights(analyzer)
         try:
             if scheduler:
-                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
             else:
                 n = int(workers or 1)
                 if n < 1:
@@ -163,7 +163,7 @@ class DaskPool:
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
                 )
-                self.client = Client(self.cluster)
+                self.client = Client(self.cluster, set_as_default=False)
         except ClusterError:
             self.close()
             raise
@@ -204,11 +204,15 @@ class DaskPool:
 
     # -- the run ----------------------------------------------------------------------------
     def process(self, run: BatchRun) -> None:
-        from distributed import wait
+        from distributed import as_completed
 
         jobs = run.jobs()
+        run.restart_eta()  # starting the cluster is not part of the images' pace
         exhausted = False
         in_flight: dict = {}  # future -> ImageJob
+        # Bound to this client's loop: ``distributed.wait`` would use the process's default
+        # client, which in a host application (or a test) may be another one.
+        finished = as_completed(loop=self.client.loop)
         cap, cap_checked = self.capacity(), time.monotonic()
         try:
             while True:
@@ -233,6 +237,7 @@ class DaskPool:
                     else:
                         fut = self.client.submit(analyse_on_worker, item.job, pure=False)
                         in_flight[fut] = item.job
+                        finished.add(fut)
                         run.event(
                             "image_started",
                             index=item.job.index,
@@ -243,7 +248,10 @@ class DaskPool:
                     if exhausted:
                         return
                     continue
-                done, _ = wait(list(in_flight), timeout=0.2, return_when="FIRST_COMPLETED")
+                done = finished.next_batch(block=False)
+                if not done:  # short naps: cancel and pause stay responsive
+                    time.sleep(0.05)
+                    continue
                 for fut in done:
                     job = in_flight.pop(fut)
                     run.commit(self._outcome(fut, job))

@@ -287,6 +287,9 @@ class BatchRun:
         )
         return ImageOutcome(job.index, rec)
 
+    def restart_eta(self) -> None:
+        self._eta.restart()
+
     def cancelled(self) -> bool:
         return bool(self._cancel())
 

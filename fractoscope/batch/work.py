@@ -21,8 +21,8 @@ from fractoscope.analysis.results import Prediction
 from fractoscope.batch.records import STATUS_FAILED, STATUS_OK, BatchRecord
 from fractoscope.batch.stored import prediction_npz_bytes
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
-from fractoscope.io.sem_image import SemImage
 from fractoscope.imaging.display import overlays_for, png_bytes, shrink
+from fractoscope.io.sem_image import SemImage
 
 OVERLAY_MAX_SIDE = 2048  # overlay PNGs: full resolution up to this size
 THUMB_MAX_SIDE = 320
@@ -196,13 +196,13 @@ def _fill_record(
     }
     l1 = pred.level1
     # A level-1-only (adapted) model has no trained level 2: the row leaves it empty.
-    l2 = pred.level2 if getattr(pred, "has_level2", True) else None
+    l2 = pred.level2 if pred.has_level2 else None
     record.status = STATUS_OK
     record.level1, record.p_level1 = l1.label, round(l1.probability, 6)
     if l2 is not None:
         record.level2, record.p_level2 = l2.label, round(l2.probability, 6)
     record.margin = round(pred.margin, 6)
-    conf = getattr(pred, "confidence", None)
+    conf = pred.confidence
     if conf is not None:
         record.uncertain = bool(conf.uncertain)
         record.uncertain_reason = str(conf.reason)
