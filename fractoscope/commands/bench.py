@@ -47,18 +47,20 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _generated_image(folder: Path, width: int, height: int) -> Path:
+def _generated_image(
+    folder: Path, width: int, height: int, level2: str = "equiaxed_dimples", index: int = 0
+) -> Path:
     """A synthetic calibrated fractograph of width x height px (mirrored out from a square)."""
     import numpy as np
 
     from fractoscope.synth.generate import image_rng, render_details, write_tiff
 
     side = min(max(width, height), 1024)
-    r = render_details("equiaxed_dimples", image_rng(1, "equiaxed_dimples", 0), side)
+    r = render_details(level2, image_rng(1, level2, index), side)
     img = r.image[: side - r.databar_rows] if r.databar_rows else r.image
     reps = (-(-height // img.shape[0]), -(-width // img.shape[1]))
     tiled = np.block([[img if (i + j) % 2 == 0 else img[::-1, ::-1] for j in range(reps[1])] for i in range(reps[0])])
-    path = folder / f"profile_{width}x{height}.tif"
+    path = folder / f"{level2}_{index}_{width}x{height}.tif"
     write_tiff(path, np.ascontiguousarray(tiled[:height, :width]), r.pixel_size_m)
     return path
 

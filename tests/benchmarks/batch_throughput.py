@@ -1,101 +1,172 @@
-"""Batch throughput and memory benchmark (not a test: run by hand, once, on a quiet machine).
+"""Batch throughput, Dask overhead and memory (not a test: run by hand on a machine you can load).
 
-    OMP_NUM_THREADS=2 python tests/benchmarks/batch_throughput.py --images 200 --size 256
+    OMP_NUM_THREADS=2 python tests/benchmarks/batch_throughput.py --images 4 --sizes 1024x768 2048x1536
 
-Generates ``--images`` fractographs with ``fractoscope synth`` (in a child process, so its memory
-does not count), runs ``run_batch`` on them with the bundled model and prints images/s and the
-resident memory (VmRSS) sampled after every image: peak memory must not grow with the count.
-A second run on the same output folder measures the resume path (everything reused).
+For each image size it generates ``--images`` calibrated fractographs, then runs the same batch
+three ways into fresh output folders: embedded (in-process), ``--workers 1`` and ``--workers 2``
+(local Dask clusters; N workers x threads = cores), and prints images/min for each, measured from
+the first to the last finished image (cluster start-up and the model's one-off load per worker
+are reported separately: they do not grow with the archive). Then:
+
+- Dask overhead per task: ``--tasks`` trivial tasks (no model) through a 2-worker cluster with
+  the same bounded in-flight window as a batch run -> the scheduler's tasks/s;
+- peak resident memory (ru_maxrss) of the client and of each worker process;
+- the resume path (a second embedded run on the same folder: everything reused);
+- what this implies for 10^5 images on k workers (measured seconds per image x 10^5 / k).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+CLASSES = ["equiaxed_dimples", "cleavage", "striations", "intergranular", "pitting", "abrasive_grooves"]
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _noop(i: int) -> int:
+    return i
+
+
+def timed_run(files, out: Path, analyzer, workers: int | None) -> dict:
+    from fractoscope.batch import run_batch
+
+    stamps: list[float] = []
+    t0 = time.perf_counter()
+
+    def on_event(ev) -> None:
+        if ev.kind == "image_done" and not ev.reused:
+            stamps.append(time.perf_counter())
+
+    s = run_batch(files, out, analyzer, progress=on_event, workers=workers)
+    total = time.perf_counter() - t0
+    n = len(stamps)
+    # Steady state: from the first finished image to the last (n - 1 intervals).
+    steady = (stamps[-1] - stamps[0]) / (n - 1) if n > 1 else total
+    return {
+        "ok": s.ok,
+        "failed": s.failed,
+        "total_s": total,
+        "first_result_s": stamps[0] - t0 if stamps else float("nan"),
+        "s_per_image": steady,
+        "images_per_min": 60.0 / steady,
+    }
+
+
+def worker_rss(client) -> dict:
+    def rss(dask_worker=None) -> float:
+        import resource as r
+
+        return r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024
+
+    return client.run(rss)
+
+
+def dask_overhead(tasks: int) -> dict:
+    from distributed import Client, LocalCluster, as_completed
+
+    from fractoscope.batch.distributed import TASKS_PER_THREAD
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    ) as lc, Client(lc, set_as_default=False) as client:
+        cap = TASKS_PER_THREAD * sum(client.nthreads().values())
+        client.submit(_noop, -1, pure=False).result()  # warm the connections
+        t = time.perf_counter()
+        ac = as_completed(loop=client.loop)
+        submitted = done = 0
+        while done < tasks:
+            while submitted < tasks and submitted - done < cap:
+                ac.add(client.submit(_noop, submitted, pure=False))
+                submitted += 1
+            for fut in ac.next_batch(block=True):
+                fut.result()
+                done += 1
+        dt = time.perf_counter() - t
+        return {"tasks": tasks, "tasks_per_s": tasks / dt, "ms_per_task": 1000 * dt / tasks}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--images", type=int, default=4, help="images per size")
+    ap.add_argument("--sizes", nargs="+", default=["1024x768", "2048x1536"])
+    ap.add_argument("--modes", nargs="+", default=["embedded", "1", "2"], help="embedded and/or worker counts")
+    ap.add_argument("--tasks", type=int, default=300, help="trivial tasks for the Dask overhead")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: temp)")
     args = ap.parse_args()
 
-    work = args.keep or Path(tempfile.mkdtemp(prefix="fractoscope-bench-"))
-    src, out = work / "in", work / "out"
-    per_class = math.ceil(args.images / 10)
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fractoscope",
-            "synth",
-            str(src),
-            "--per-class",
-            str(per_class),
-            "--size",
-            str(args.size),
-            "--seed",
-            "1",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    files = sorted(src.rglob("*.tif"))[: args.images]
-    print(f"generated {len(files)} images of {args.size} px in {time.perf_counter() - t:.1f} s")
-
     from fractoscope.analysis.pipeline import Analyzer
-    from fractoscope.batch import run_batch
+    from fractoscope.commands.bench import _generated_image, _size
 
-    analyzer = Analyzer(device=args.device)
-    rss0 = rss_mb()
-    samples: list[float] = []
+    work = args.keep or Path(tempfile.mkdtemp(prefix="fractoscope-bench-"))
+    analyzer = Analyzer(device="cpu")
+    print(
+        f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    per_image: dict[str, float] = {}
+    for size in args.sizes:
+        w, h = _size(size)
+        src = work / f"in-{size}"
+        src.mkdir(parents=True, exist_ok=True)
+        files = [
+            _generated_image(src, w, h, CLASSES[i % len(CLASSES)], i) for i in range(args.images)
+        ]
+        for mode in args.modes:
+            workers = None if mode == "embedded" else int(mode)
+            out = work / f"out-{size}-{mode}"
+            shutil.rmtree(out, ignore_errors=True)
+            r = timed_run(files, out, analyzer, workers)
+            label = "embedded" if workers is None else f"--workers {workers}"
+            per_image[f"{size} {label}"] = r["s_per_image"]
+            print(
+                f"{size:>10} {label:<12} {r['images_per_min']:6.1f} images/min "
+                f"({r['s_per_image']:.1f} s/image steady; first result after {r['first_result_s']:.1f} s, "
+                f"run {r['total_s']:.1f} s, {r['ok']} ok, {r['failed']} failed)"
+            )
+        t = time.perf_counter()
+        from fractoscope.batch import run_batch
 
-    def on_event(ev) -> None:
-        if ev.kind == "image_done":
-            samples.append(rss_mb())
+        s2 = run_batch(files, work / f"out-{size}-embedded", analyzer)
+        print(f"{size:>10} resume run: {s2.reused} reused in {time.perf_counter() - t:.2f} s")
 
-    t = time.perf_counter()
-    s = run_batch(files, out, analyzer, progress=on_event)
-    dt = time.perf_counter() - t
-    n = len(samples)
+    # Worker memory: one more small run on a 2-worker cluster, then ask each worker.
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    ) as lc, Client(lc, set_as_default=False) as client:
+        big = sorted((work / f"in-{args.sizes[-1]}").glob("*.tif"))
+        out = work / "out-rss"
+        shutil.rmtree(out, ignore_errors=True)
+        from fractoscope.batch import run_batch
+
+        run_batch(big, out, analyzer, scheduler=lc.scheduler_address)
+        rss = worker_rss(client)
     print(
-        f"run: {s.ok} ok, {s.failed} failed in {dt:.1f} s = {s.ok / dt:.2f} images/s "
-        f"({1000 * dt / max(1, s.ok):.0f} ms/image), device {analyzer.device}"
+        f"peak RSS: client {peak_rss_mb():.0f} MB; workers "
+        + ", ".join(f"{v:.0f} MB" for v in rss.values())
+        + f" (after {len(big)} images of {args.sizes[-1]})"
     )
+    o = dask_overhead(args.tasks)
     print(
-        f"RSS after model load {rss0:.0f} MB; after image 10: {samples[min(9, n - 1)]:.0f} MB, "
-        f"{n // 2}: {samples[n // 2 - 1]:.0f} MB, {n}: {samples[-1]:.0f} MB; "
-        f"max sampled {max(samples):.0f} MB; peak (ru_maxrss) "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        f"Dask overhead: {o['tasks']} trivial tasks, {o['tasks_per_s']:.0f} tasks/s "
+        f"({o['ms_per_task']:.1f} ms per task, bounded in-flight window)"
     )
-    first, last = samples[: n // 4], samples[-(n // 4) :]
-    print(
-        f"mean RSS first quarter {sum(first) / len(first):.0f} MB, last quarter {sum(last) / len(last):.0f} MB"
-    )
-    t = time.perf_counter()
-    s2 = run_batch(files, out, analyzer)
-    print(f"resume run: {s2.reused} reused in {time.perf_counter() - t:.1f} s")
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"output folder: {size / 1e6:.1f} MB ({size / max(1, s.ok) / 1e3:.0f} kB/image)")
+    for key, s in per_image.items():
+        print(
+            f"10^5 images at {key}: {s * 1e5 / 3600:.0f} h on this machine; "
+            f"on k such machines {s * 1e5 / 3600:.0f}/k h (scheduler needs {1e5 / o['tasks_per_s'] / 60:.1f} min of its time)"
+        )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
