@@ -160,10 +160,12 @@ def test_cli_scheduler_option(cluster, images: Path, tmp_path: Path) -> None:
     assert st.pop("broken.tif") == "failed" and set(st.values()) == {"ok"} and len(st) == 6
     assert read_manifest(out)["cluster"] == {"scheduler": lc.scheduler_address}
 
-    res = subprocess.run(
-        [sys.executable, "-m", "fractoscope", "batch", str(images), "--out", str(tmp_path / "o2"),
-         "--scheduler", "tcp://127.0.0.1:1", "--device", "cpu"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+def test_unreachable_scheduler_is_a_clear_error(analyzer, images: Path, tmp_path: Path, monkeypatch) -> None:
+    from fractoscope.batch import distributed as dist
+    from fractoscope.errors import FractoscopeError
+
+    monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 2)
+    with pytest.raises(FractoscopeError, match="cannot use Dask scheduler tcp://127.0.0.1:1"):
+        run_batch([images], tmp_path / "out", analyzer, scheduler="tcp://127.0.0.1:1")
+    assert not (tmp_path / "out").exists()  # refused before the output folder was created

@@ -35,7 +35,7 @@ PLUGIN_NAME = "fractoscope-analyzer"
 # Tasks in flight per worker thread: one running, one queued so a thread never waits for the
 # client between images, one spare for results in transit.
 TASKS_PER_THREAD = 3
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10  # a reachable scheduler answers in well under a second
 
 # Per worker process: model sha256 -> Analyzer. Filled by AnalyzerPlugin.setup, read by tasks.
 _ANALYZERS: dict[str, object] = {}
@@ -167,10 +167,10 @@ class DaskPool:
         except ClusterError:
             self.close()
             raise
-        except (OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - timeouts, refused connections, bad addresses
             self.close()
-            where = scheduler or "a local cluster"
-            raise ClusterError(f"cannot use Dask scheduler {where}: {exc}") from None
+            what = f"cannot use Dask scheduler {scheduler}" if scheduler else "cannot start a local Dask cluster"
+            raise ClusterError(f"{what}: {exc}") from None
         device = getattr(analyzer, "device", "cpu")
         try:
             self.client.register_plugin(AnalyzerPlugin(weights, card, self.model_sha256, device))

@@ -143,18 +143,23 @@ class BatchRun:
         """
         self._t_start = time.monotonic()
         self.collect()
-        self.open_store()
+        pool = self.connect()  # a cluster that cannot be used fails the run before any write
         try:
-            self.start_manifest()
-            self.event("started", message=f"{len(self.images)} images")
-            self._eta.restart()
-            if self.workers or self.scheduler:
-                self.process_distributed()
-            else:
-                self.process_embedded()
-            self.finish()
+            self.open_store()
+            try:
+                self.start_manifest()
+                self.event("started", message=f"{len(self.images)} images")
+                self._eta.restart()
+                if pool is not None:
+                    pool.process(self)
+                else:
+                    self.process_embedded()
+                self.finish()
+            finally:
+                self._store.close()
         finally:
-            self._store.close()
+            if pool is not None:
+                pool.close()
         return self.summary
 
     def collect(self) -> None:
@@ -385,12 +390,14 @@ class BatchRun:
             stop.set()
             th.join(timeout=30)
 
-    # -- distributed: tasks per image on a Dask cluster -------------------------------------
-    def process_distributed(self) -> None:
+    # -- distributed: tasks per image on a Dask cluster (fractoscope.batch.distributed) -----
+    def connect(self):
+        """The Dask pool of a distributed run (model loaded on every worker), else None."""
+        if not (self.workers or self.scheduler):
+            return None
         from fractoscope.batch.distributed import DaskPool
 
-        with DaskPool(self.analyzer, workers=self.workers, scheduler=self.scheduler) as pool:
-            pool.process(self)
+        return DaskPool(self.analyzer, workers=self.workers, scheduler=self.scheduler)
 
 
 def run_batch(
