@@ -24,7 +24,11 @@ class BatchInputs:
 
 
 def collect_inputs(
-    inputs: Iterable[Path | str], recursive: bool = False, exclude: Path | None = None
+    inputs: Iterable[Path | str],
+    recursive: bool = False,
+    exclude: Path | None = None,
+    *,
+    require_images: bool = False,
 ) -> BatchInputs:
     """Expand folders into their image files (sorted, optionally recursive).
 
@@ -33,9 +37,9 @@ def collect_inputs(
     ignored, not failed. Files named explicitly are always attempted, so a wrongly named file
     becomes a failed row with its reason. ``exclude`` (the output folder) is never entered.
 
-    Raises ``BatchInputError`` for a path that does not exist, and when nothing is left to
-    analyse ("no images found in …"), so a caller can stop before loading a model or creating
-    an output folder.
+    Raises ``BatchInputError`` for a path that does not exist and, with ``require_images``,
+    when nothing is left to analyse ("no images found in …"), so a run can stop before it
+    loads a model or creates an output folder.
     """
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     missing = [str(p) for p in inputs if not Path(p).exists()]
@@ -69,7 +73,7 @@ def collect_inputs(
                     add(f, out.ignored)
         else:  # a named file, even oddly named: it gets a row with its reason
             add(p, out.images)
-    if not out.images:
+    if require_images and not out.images:
         where = ", ".join(str(p) for p in inputs[:3]) + (" …" if len(inputs) > 3 else "")
         has_subfolders = any(
             Path(p).is_dir() and any(c.is_dir() for c in Path(p).iterdir()) for p in inputs

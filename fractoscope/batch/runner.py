@@ -163,7 +163,9 @@ class BatchRun:
         return self.summary
 
     def collect(self) -> None:
-        found = collect_inputs(self.inputs, recursive=self.recursive, exclude=self.out_dir)
+        found = collect_inputs(
+            self.inputs, recursive=self.recursive, exclude=self.out_dir, require_images=True
+        )
         self.images = found.images
         self._ignored = found.ignored
         self.summary.total = len(found.images)

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler is not None and not args.scheduler.strip():
         return _usage_error("--scheduler needs an address such as tcp://host:8786")
     try:  # before the model loads or the output folder exists: missing paths, no images
-        collect_inputs(args.inputs, recursive=args.recursive, exclude=args.out)
+        collect_inputs(args.inputs, recursive=args.recursive, exclude=args.out, require_images=True)
     except FractoscopeError as exc:
         return _usage_error(str(exc))
     if args.out.exists() and not args.out.is_dir():
