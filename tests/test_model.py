@@ -161,3 +161,41 @@ def test_device_auto_and_bad_device():
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="CUDA"):
             resolve_device("cuda")
+
+
+def test_input_spec_is_read_from_the_card_and_used(tmp_path):
+    """The card's percentile clip, mean and std are what the analysis uses (not constants)."""
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.imaging import InputSpec, prepare_image
+    from fractoscope.io.sem_image import SemImage
+
+    dst = _copy_bundled(tmp_path)
+    card = json.loads(dst.with_suffix(".json").read_text())
+    card["input"]["normalisation"] = {"percentile_clip": [5.0, 95.0], "mean": 0.4, "std": 0.3}
+    dst.with_suffix(".json").write_text(json.dumps(card))
+    m = load_checkpoint(dst)
+    assert m.info.input_spec == InputSpec(tile_size=m.info.input_size, percentile_clip=(5.0, 95.0), mean=0.4, std=0.3)
+    a = Analyzer(dst, "cpu")
+    assert a.input_spec == m.info.input_spec
+    # 5-95 % clipping saturates 5 % of a ramp's pixels at each end; 0.5-99.5 % only 0.5 %.
+    ramp = SemImage(data=np.tile(np.arange(1000, dtype=np.float32), (200, 1)))
+    img = a.prepare(ramp).image
+    assert np.mean(img == 0.0) == pytest.approx(0.05, abs=0.005) and np.mean(img == 1.0) == pytest.approx(0.05, abs=0.005)
+    default = prepare_image(ramp).image
+    assert np.mean(default == 0.0) == pytest.approx(0.005, abs=0.002)
+    # Tensor normalisation: (x - 0.4) / 0.3.
+    np.testing.assert_allclose(a.input_spec.standardise(np.array([0.4, 0.7])), [0.0, 1.0], atol=1e-6)
+
+
+def test_invalid_input_block_and_level2_flag(tmp_path):
+    dst = _copy_bundled(tmp_path)
+    card = json.loads(dst.with_suffix(".json").read_text())
+    assert load_checkpoint(dst).info.has_level2
+    card["level2_trained"] = False
+    card["input"]["normalisation"]["std"] = 0.0
+    dst.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="input"):
+        load_checkpoint(dst)
+    card["input"]["normalisation"]["std"] = 0.25
+    dst.with_suffix(".json").write_text(json.dumps(card))
+    assert not load_checkpoint(dst).info.has_level2

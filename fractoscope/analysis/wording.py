@@ -96,8 +96,8 @@ def confidence_text(pred: Prediction) -> str:
         return "Uncertain: " + "; ".join(parts) + ". Confirm by eye, or fine-tune the model on your own images."
     if calibrated:
         return (
-            f"Confident: {percent(c.calibrated)} for {name} (calibrated), and the image resembles "
-            "the images the model was trained on."
+            f"Confident: {percent(c.calibrated)} for {name}, and the image resembles the images "
+            "the model was trained on."
         )
     return (
         f"{percent(c.calibrated)} for {name}. This model has no confidence calibration: the "
