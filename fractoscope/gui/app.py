@@ -26,6 +26,28 @@ class GuiOptions:
     size: tuple[int, int] | None = None  # window size for screenshots
 
 
+# Qt warnings that say nothing to a user: the offscreen platform (``--screenshot``, no display)
+# cannot pass size hints to a window manager it does not have.
+HARMLESS_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def install_qt_message_filter() -> None:
+    """Drop the harmless Qt warnings above; every other Qt message still goes to stderr.
+
+    The handler runs in whichever thread Qt logs from; it only writes text (no Qt objects).
+    """
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind, _context, message: str) -> None:
+        if any(m in message for m in HARMLESS_QT_MESSAGES):
+            return
+        if kind == QtMsgType.QtDebugMsg:
+            return
+        sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
+
+
 def _install_excepthook(window) -> None:
     """An unexpected error in a slot becomes a line in the window, not a traceback on stderr."""
 
@@ -51,6 +73,7 @@ def run_app(opts: GuiOptions) -> int:
     from fractoscope.gui.settings import AppSettings, open_qsettings
     from fractoscope.gui.theme import apply_theme
 
+    install_qt_message_filter()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     # Import torch & co. now, before the window shows: a first import inside the analysis thread
     # holds the GIL long enough to freeze the GUI for ~0.5 s (measured); at start-up it is free.

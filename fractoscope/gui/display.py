@@ -109,3 +109,30 @@ def value_text(v: float) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
     return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+
+
+def cursor_readout(sem, x: float, y: float, cams: dict) -> tuple[dict, str]:
+    """What the status bar says about image pixel (x, y): position in µm (when calibrated) and
+    pixels, the pixel value, and each shown CAM's value there. Returns (values, text)."""
+    rows, cols = sem.shape
+    col, row = math.floor(x), math.floor(y)
+    inside = 0 <= col < cols and 0 <= row < rows
+    cal = sem.calibration
+    readout: dict = {"x_px": x, "y_px": y, "inside": inside}
+    parts = []
+    if cal.is_calibrated:
+        xu = x * cal.pixel_size_x_m * 1e6
+        yu = y * (cal.pixel_size_y_m or cal.pixel_size_x_m) * 1e6
+        readout.update(x_um=xu, y_um=yu)
+        parts.append(f"x {xu:.3f} µm  y {yu:.3f} µm")
+    parts.append(f"({col}, {row}) px")
+    if inside:
+        v = sem.image[row, col]
+        readout["value"] = v.tolist() if np.ndim(v) else float(v)
+        parts.append("value " + (", ".join(value_text(float(c)) for c in np.ravel(v))))
+        for lv, cam in sorted(cams.items()):
+            if cam is not None:
+                c = sample_map(cam, (rows, cols), x, y)
+                readout[f"cam{lv}"] = c
+                parts.append(f"CAM{lv} {c:.2f}")
+    return readout, "   ".join(parts)

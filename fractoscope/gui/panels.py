@@ -1,4 +1,4 @@
-"""Side panels: prediction tree, image information, model and device."""
+"""Side panels: prediction tree, image information, model and device; the message bar."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -17,19 +18,19 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTextBrowser,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from fractoscope.analysis import wording
 from fractoscope.analysis.results import Prediction
 from fractoscope.calibration import format_length
-from fractoscope.gui.theme import HIGHLIGHT_COLOR, WARNING_COLOR
+from fractoscope.gui.theme import ERROR_COLOR, HIGHLIGHT_COLOR, WARNING_COLOR
 from fractoscope.io.sem_image import SemImage
 
-# Below this level-1 margin (best - second best) a prediction is flagged as uncertain.
-UNCERTAIN_MARGIN = 0.2
 PROB_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # (level, label)
 
@@ -59,24 +60,41 @@ class ProbabilityDelegate(QStyledItemDelegate):
         if font is not None:
             p.setFont(font)
         text_r = QRectF(full.right() - text_w, full.top(), text_w, full.height())
-        p.drawText(text_r, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{100 * prob:.1f} %")
+        p.drawText(text_r, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{100 * prob:.1f}\u00a0%")
         p.restore()
 
 
 class PredictionPanel(QWidget):
-    """Level 1 -> level 2 tree with probability bars; clicking a class shows its CAM."""
+    """The result: a headline worded by ``fractoscope.analysis.wording``, an unmistakable
+    "Uncertain" banner when the model's confidence says so, and the level 1 -> level 2 tree with
+    probability bars (clicking a class shows its CAM). A level-1-only model's tree has no
+    morphologies and the panel says level 2 was not trained."""
 
     classSelected = Signal(int, str)  # level, label
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.prediction: Prediction | None = None
+        self.banner = QLabel()  # the uncertain state: coloured, on top, never a footnote
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            f"QLabel {{ background: {WARNING_COLOR}; color: black; font-weight: bold;"
+            " padding: 4px 6px; border-radius: 3px; }"
+        )
+        self.banner.setVisible(False)
         self.summary = QLabel("No analysis yet")
         self.summary.setWordWrap(True)
-        f = self.summary.font()
-        f.setPointSizeF(f.pointSizeF() * 1.25)
-        f.setBold(True)
-        self.summary.setFont(f)
+        self._headline_font = QFont(self.summary.font())
+        self._headline_font.setPointSizeF(self._headline_font.pointSizeF() * 1.25)
+        self._headline_font.setBold(True)
+        self.summary.setFont(self._headline_font)
+        self.summary.setToolTip(wording.DECODING_RULE)
+        self.confidence = QLabel()
+        self.confidence.setWordWrap(True)
+        self.confidence.setVisible(False)
+        self.level2_note = QLabel()
+        self.level2_note.setWordWrap(True)
+        self.level2_note.setVisible(False)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(f"color: {WARNING_COLOR};")
@@ -97,29 +115,48 @@ class PredictionPanel(QWidget):
         self.hint.setStyleSheet("color: gray;")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.warning)
+        for w in (self.banner, self.summary, self.confidence, self.level2_note, self.warning):
+            lay.addWidget(w)
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.hint)
         self.items: dict[tuple[int, str], QTreeWidgetItem] = {}
+
+    @property
+    def uncertain(self) -> bool:
+        return self.banner.isVisible() or (
+            self.prediction is not None and bool(self.prediction.confidence.uncertain)
+        )
 
     def clear(self, message: str = "No analysis yet") -> None:
         self.prediction = None
         self.tree.clear()
         self.items = {}
+        self.summary.setFont(self._headline_font)
         self.summary.setText(message)
-        self.warning.setVisible(False)
+        for w in (self.banner, self.confidence, self.level2_note, self.warning):
+            w.setVisible(False)
 
     def set_prediction(self, pred: Prediction) -> None:
         self.tree.clear()
         self.items = {}
         self.prediction = pred
         t = pred.taxonomy
-        l1, l2 = pred.level1, pred.level2
-        self.summary.setText(
-            f"{t.display_name(l1.label)} → {t.display_name(l2.label)}"
-            f"  ({100 * l1.probability:.0f} % / {100 * l2.probability:.0f} %)"
-        )
+        conf = pred.confidence
+        uncertain = bool(conf is not None and conf.uncertain)
+        # The headline: large and bold only for a result the model stands behind.
+        self.banner.setText(f"Uncertain — {conf.reason}" if uncertain and conf.reason else "Uncertain")
+        self.banner.setVisible(uncertain)
+        font = QFont(self._headline_font)
+        if uncertain:
+            font = QFont(self.tree.font())
+            font.setItalic(True)
+        self.summary.setFont(font)
+        self.summary.setText(wording.headline(pred))
+        self.confidence.setText(wording.confidence_text(pred))
+        self.confidence.setVisible(True)
+        self.level2_note.setText("" if pred.has_level2 else f"Level 2: {wording.level2_text(pred)}")
+        self.level2_note.setVisible(not pred.has_level2)
+
         bold = QFont(self.tree.font())
         bold.setBold(True)
         highlight = QBrush(QColor(HIGHLIGHT_COLOR).darker(250))
@@ -132,6 +169,8 @@ class PredictionPanel(QWidget):
             it.setToolTip(0, t.description(lab))
             self.tree.addTopLevelItem(it)
             self.items[(1, lab)] = it
+            if not pred.has_level2:
+                continue  # no morphologies from a model whose level 2 was not trained
             children = sorted(t.children(lab), key=lambda c: -pred.p_level2[t.level2.index(c)])
             for c in children:
                 j = t.level2.index(c)
@@ -141,7 +180,8 @@ class PredictionPanel(QWidget):
                 ch.setToolTip(0, t.description(c))
                 it.addChild(ch)
                 self.items[(2, c)] = ch
-        for key in ((1, l1.label), (2, l2.label)):
+        shown = [(1, pred.level1.label)] + ([(2, pred.level2.label)] if pred.has_level2 else [])
+        for key in shown:
             it = self.items[key]
             for col in (0, 1):
                 it.setFont(col, bold)
@@ -150,18 +190,15 @@ class PredictionPanel(QWidget):
         self._set_warnings(pred)
 
     def _set_warnings(self, pred: Prediction) -> None:
-        # The pipeline words some of these itself; add ours only where it did not.
-        lines = [w[:1].upper() + w[1:] for w in pred.warnings]
+        lines = [w[:1].upper() + w[1:] for w in wording.warnings(pred)]
+        if not pred.has_level2:  # said by level2_note already
+            lines = [w for w in lines if "mechanisms only" not in w]
         text = " ".join(lines).lower()
-        if pred.margin < UNCERTAIN_MARGIN and "uncertain" not in text:
-            lines.append(
-                f"Uncertain: the two most likely mechanisms differ by only {100 * pred.margin:.0f} %."
-            )
         rng = pred.model.pixel_size_range_m
         if pred.pixel_size_m is None:
-            if "uncalibrated" not in text:
+            if "calibrat" not in text and "scale" not in text:
                 lines.append("No calibration: the scale could not be checked (use Set scale).")
-        elif rng and not (rng[0] <= pred.pixel_size_m <= rng[1]) and "trained range" not in text:
+        elif rng and not (rng[0] <= pred.pixel_size_m <= rng[1]) and "trained" not in text:
             lines.append(
                 f"Scale {format_length(pred.pixel_size_m)}/px is outside the model's trained range "
                 f"({format_length(rng[0])} – {format_length(rng[1])}/px)."
@@ -322,3 +359,31 @@ class ModelPanel(QWidget):
             parts.append(html.escape(json.dumps(card, indent=2, default=str)[:20000]))
             parts.append("</pre>")
         self.card.setHtml("".join(parts))
+
+
+class MessageBar(QFrame):
+    """An in-window banner for errors and notices (never a modal box, never a traceback)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str, error: bool = True) -> None:
+        colour = ERROR_COLOR if error else HIGHLIGHT_COLOR
+        self.setStyleSheet(f"MessageBar {{ background: {colour}; border-radius: 3px; }} QLabel {{ color: white; }}")
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""

@@ -1,7 +1,11 @@
-"""The Set scale dialog: a line drawn over the burned-in scale bar + its typed length."""
+"""Set scale: a line drawn over the burned-in scale bar + its typed length (dialog and tool)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -14,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from fractoscope.calibration import Calibration, format_length
-from fractoscope.errors import CalibrationError
+from fractoscope.errors import CalibrationError, FractoscopeError
 
 UNITS = (("nm", 1e-9), ("µm", 1e-6), ("mm", 1e-3))
 
@@ -79,3 +83,69 @@ class SetScaleDialog(QDialog):
         else:
             self.preview.setText(f"{format_length(cal.pixel_size_x_m)}/px")
             self.ok_button.setEnabled(True)
+
+
+class SetScaleController(QObject):
+    """The Set scale tool: a checkable action, line drawing in the image pane, the dialog.
+
+    ``current`` returns the shown image's calibration, or None when no image is open (the tool
+    then stays off). ``leave()`` is what Esc does; it works whether or not anything else runs.
+    """
+
+    calibrationAccepted = Signal(object)  # Calibration
+    status = Signal(str, int)  # status-bar text, timeout in ms (0: until cleared; "" clears)
+    failed = Signal(str)
+
+    HINT = "Set scale: drag a line over the scale bar in the left pane (Shift = horizontal), Esc to stop"
+
+    def __init__(self, action, view_box, current: Callable[[], Calibration | None], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.action = action
+        self.view_box = view_box
+        self._current = current
+        self._parent = parent
+        self.dialog: SetScaleDialog | None = None
+        action.toggled.connect(self._toggled)
+        view_box.sigLineDrawn.connect(self._line_drawn)
+
+    @property
+    def active(self) -> bool:
+        return self.action.isChecked()
+
+    def leave(self) -> bool:
+        """Switch the tool off (Esc); True when it was on. An open dialog handles Esc itself."""
+        if self.dialog is not None or not self.action.isChecked():
+            return False
+        self.action.setChecked(False)
+        return True
+
+    def _toggled(self, on: bool) -> None:
+        if on and self._current() is None:
+            self.action.setChecked(False)  # nothing to measure on
+            return
+        self.view_box.set_measure_mode(on)
+        self.status.emit(self.HINT if on else "", 0)
+
+    def _line_drawn(self, p0, p1) -> None:
+        length = math.hypot(p1.x() - p0.x(), p1.y() - p0.y())
+        if length < 3:
+            self.status.emit("Set scale: the line is too short, drag along the scale bar", 5000)
+            return
+        self.open_dialog(length)
+
+    def open_dialog(self, length_px: float) -> SetScaleDialog:
+        dlg = SetScaleDialog(length_px, self._current(), self._parent)
+        dlg.accepted.connect(lambda: self._accepted(dlg))
+        dlg.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = dlg
+        dlg.open()  # window-modal, non-blocking: the event loop keeps running
+        return dlg
+
+    def _accepted(self, dlg: SetScaleDialog) -> None:
+        try:
+            cal = dlg.calibration()
+        except FractoscopeError as exc:
+            self.failed.emit(f"Set scale: {exc}")
+            return
+        self.action.setChecked(False)
+        self.calibrationAccepted.emit(cal)

@@ -172,6 +172,15 @@ class AppSettings:
         self.q.setValue("view/three_panes", bool(value))
 
     @property
+    def show_histogram(self) -> bool:
+        """The contrast histogram starts collapsed: the image gets the width (key H shows it)."""
+        return self._get("view/show_histogram", False, bool)
+
+    @show_histogram.setter
+    def show_histogram(self, value: bool) -> None:
+        self.q.setValue("view/show_histogram", bool(value))
+
+    @property
     def theme(self) -> str:
         v = self._get("view/theme", "dark", str)
         return v if v in THEMES else "dark"
@@ -189,6 +198,15 @@ class AppSettings:
     @device.setter
     def device(self, value: str) -> None:
         self.q.setValue("analysis/device", str(value))
+
+    @property
+    def batch_scheduler(self) -> str:
+        """Dask scheduler address for batch runs (``tcp://host:8786``); "" = this computer."""
+        return self._get("batch/scheduler", "", str).strip()
+
+    @batch_scheduler.setter
+    def batch_scheduler(self, value: str) -> None:
+        self.q.setValue("batch/scheduler", str(value or "").strip())
 
     @property
     def auto_analyse(self) -> bool:

@@ -1,18 +1,19 @@
 """Linked image panes: SEM image | Grad-CAM overlay (| second level), crosshair, scale bars.
 
 Coordinates inside every pane are image pixels of the cropped image (x = column, y = row,
-y down). Pan/zoom are linked through ViewBox x/y links, so one pane's view is everyone's.
+y down). Pan/zoom are linked: every pane gets the same centre and zoom as the one the user moved.
+What is shown (CAMs, toggles, colormap, tiles, layout) lives in a Qt-free ``ViewerState`` that
+the viewer observes; the viewer never decides it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QTextOption
 from PySide6.QtWidgets import (
     QGraphicsLineItem,
     QGraphicsObject,
@@ -23,6 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from fractoscope.gui import display
+from fractoscope.gui.viewer_state import TileMark, ViewerState
+
+__all__ = ["ImagePane", "LinkedViewer", "ScaleBarItem", "TileGridItem", "TileMark", "ViewerState"]
 
 CROSSHAIR_PEN = pg.mkPen(color=(0, 230, 255, 150), width=1)
 MEASURE_PEN = pg.mkPen(color=(255, 220, 0), width=2)
@@ -74,6 +78,9 @@ class ScaleBarItem(QGraphicsObject):
         super().__init__(vb)
         self.vb = vb
         self.pixel_size_m: float | None = None
+        # On-screen length budget; the LinkedViewer gives every pane the same one, so panes of
+        # different widths at the same zoom show the same bar.
+        self.budget_px: float | None = None
         self.label = ""
         self.length_screen = 0.0
         self.setZValue(1000)
@@ -84,6 +91,11 @@ class ScaleBarItem(QGraphicsObject):
         self.pixel_size_m = pixel_size_m
         self._update()
 
+    def set_budget(self, budget_px: float | None) -> None:
+        if budget_px != self.budget_px:
+            self.budget_px = budget_px
+            self._update()
+
     def boundingRect(self) -> QRectF:  # noqa: N802
         return QRectF(self.vb.rect())
 
@@ -92,8 +104,7 @@ class ScaleBarItem(QGraphicsObject):
         self.label, self.length_screen = "", 0.0
         px_w = self.vb.viewPixelSize()[0] if self.vb.width() > 0 else 0
         if self.pixel_size_m and px_w > 0:
-            # A fixed on-screen budget, so panes at the same zoom show the same bar.
-            max_screen = min(self.MAX_SCREEN_PX, 0.4 * self.vb.width())
+            max_screen = self.budget_px or min(self.MAX_SCREEN_PX, 0.4 * self.vb.width())
             _, self.label, length_px = display.scale_bar(self.pixel_size_m, max_screen * px_w)
             self.length_screen = length_px / px_w
         self.setVisible(bool(self.label))
@@ -122,27 +133,15 @@ class ScaleBarItem(QGraphicsObject):
         p.drawText(QRectF(x0, y0 + 3, w, 16), Qt.AlignmentFlag.AlignHCenter, self.label)
 
 
-@dataclass
-class TileMark:
-    """One tile of the grid: box in image pixels, its label and colour."""
-
-    y0: int
-    x0: int
-    y1: int
-    x1: int
-    label: str
-    color: str
-    voting: bool = True
-
-
 class TileGridItem(QGraphicsObject):
     """The analysis tiles as a partition of the image, each cell labelled with its level-2 class.
 
     Tiles overlap; each is drawn as its own cell (halfway into the overlaps) so the grid reads
-    as a map. Labels show only when a cell is wide enough on screen to hold one.
+    as a map. A label wraps to its cell's width on screen and shows only when it fits whole
+    (never cut off, e.g. "Shear (elongat"); zoom in to read the labels of small cells.
     """
 
-    MIN_LABEL_SCREEN_PX = 70
+    LABEL_PAD_PX = 4
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,6 +179,11 @@ class TileGridItem(QGraphicsObject):
             rect.setBrush(fill)
             self._rects.append(rect)
             text = pg.TextItem(t.label, color=t.color, anchor=(0, 0), fill=(0, 0, 0, 150))
+            # Wrap between words only: a word that does not fit makes the label not fit (hidden),
+            # instead of being broken mid-word.
+            opt = text.textItem.document().defaultTextOption()
+            opt.setWrapMode(QTextOption.WrapMode.WordWrap)
+            text.textItem.document().setDefaultTextOption(opt)
             text.setParentItem(self)
             text.setPos(x0 + 1, y0 + 1)
             text.setVisible(self.labels_visible)
@@ -187,14 +191,33 @@ class TileGridItem(QGraphicsObject):
         self.prepareGeometryChange()
 
     def update_labels(self, screen_px_per_image_px: float) -> None:
-        if not self.cells:
+        if not self.cells or not (screen_px_per_image_px > 0):
             return
-        cell_w = min(x1 - x0 for _, x0, _, x1 in self.cells)
-        on = cell_w * screen_px_per_image_px >= self.MIN_LABEL_SCREEN_PX
-        if on != self.labels_visible:
-            self.labels_visible = on
-            for t in self._labels:
-                t.setVisible(on)
+        pad = self.LABEL_PAD_PX
+        # One decision for the whole grid (labels of some cells only would read as missing classes).
+        fits = []
+        for text, (y0, x0, y1, x1) in zip(self._labels, self.cells, strict=True):
+            w = (x1 - x0) * screen_px_per_image_px - pad
+            h = (y1 - y0) * screen_px_per_image_px - pad
+            if w < 8:
+                fits.append(False)
+                continue
+            text.setTextWidth(w)
+            doc = text.textItem.document()
+            fits.append(doc.idealWidth() <= w + 0.5 and doc.size().height() <= h)
+        on = bool(fits) and all(fits)
+        self.labels_visible = on
+        for t in self._labels:
+            t.setVisible(on)
+
+    def label_fits(self, index: int, screen_px_per_image_px: float) -> bool:
+        """Whether label ``index`` is drawn whole inside its cell at this zoom (for tests)."""
+        text = self._labels[index]
+        y0, x0, y1, x1 = self.cells[index]
+        doc = text.textItem.document()
+        w = (x1 - x0) * screen_px_per_image_px
+        h = (y1 - y0) * screen_px_per_image_px
+        return doc.idealWidth() <= w and doc.size().height() <= h and text.toPlainText() == self.tiles[index].label
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self.childrenBoundingRect()
@@ -353,17 +376,19 @@ class ImagePane(pg.GraphicsLayoutWidget):
 
 
 class LinkedViewer(QWidget):
-    """Two or three linked panes plus the contrast histogram and the overlay state.
+    """Two or three linked panes plus the contrast histogram, drawing a ``ViewerState``.
 
     Pane 0 is the SEM image. In two-pane mode pane 1 shows the enabled CAM levels stacked
-    (level 2 above level 1); in three-pane mode pane 1 shows level 1 and pane 2 level 2.
+    (level 2 above level 1); in three-pane mode pane 1 shows level 1 and pane 2 level 2. The
+    panes sit side by side or one above the other, whichever shows the image larger at Fit.
     """
 
     cursorMoved = Signal(float, float)  # image coordinates
     cursorLeft = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: ViewerState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.state = state if state is not None else ViewerState(colormap=display.DEFAULT_CAM_COLORMAP)
         self.panes = [ImagePane("SEM image"), ImagePane("Grad-CAM"), ImagePane("Grad-CAM level 2")]
         self.histogram = pg.HistogramLUTWidget(orientation="vertical")
         self.histogram.setMinimumWidth(95)
@@ -376,6 +401,7 @@ class LinkedViewer(QWidget):
         for pane in self.panes:
             self.splitter.addWidget(pane)
             pane.setMinimumWidth(120)
+            pane.setMinimumHeight(120)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -390,20 +416,95 @@ class LinkedViewer(QWidget):
         for pane in self.panes:
             pane.vb.sigRangeChanged.connect(lambda vb, *_a: self._sync_views(vb))
             pane.vb.sigResized.connect(self._sync_views)
+            pane.vb.sigResized.connect(self._update_scale_budget)
             pane.sigMouseMoved.connect(self._on_mouse)
             pane.sigMouseLeft.connect(self._on_leave)
 
         self.image: np.ndarray | None = None
-        self.cams: dict[int, np.ndarray | None] = {1: None, 2: None}
-        self.cam_labels: dict[int, str] = {1: "", 2: ""}
-        self.show_level = {1: False, 2: True}
-        self.opacity = 0.5
-        self.cmap_name = display.DEFAULT_CAM_COLORMAP
-        self.three_panes = False
-        self.show_tiles = False
         self.last_cursor: tuple[float, float] | None = None
+        self.state.observe(self._state_changed)
+        self.histogram.setVisible(self.state.show_histogram)
         self._apply_mode()
-        self.set_colormap(self.cmap_name)
+        self._apply_style()
+        self._refresh_overlays()
+
+    # --- the state, read back (the state is the one source) -----------------------------------
+    @property
+    def cams(self) -> dict[int, np.ndarray | None]:
+        return {1: self.state.cam1, 2: self.state.cam2}
+
+    @property
+    def cam_labels(self) -> dict[int, str]:
+        return {1: self.state.cam1_label, 2: self.state.cam2_label}
+
+    @property
+    def show_level(self) -> dict[int, bool]:
+        return {1: self.state.show_level1, 2: self.state.show_level2}
+
+    @property
+    def opacity(self) -> float:
+        return self.state.opacity
+
+    @property
+    def cmap_name(self) -> str:
+        return self.state.colormap
+
+    @property
+    def three_panes(self) -> bool:
+        return self.state.three_panes
+
+    @property
+    def show_tiles(self) -> bool:
+        return self.state.show_tiles
+
+    # --- the state, changed (convenience setters) ----------------------------------------------
+    def set_cam(self, level: int, cam: np.ndarray | None, label: str = "") -> None:
+        self.state.set_cam(level, cam, label)
+
+    def set_level_visible(self, level: int, on: bool) -> None:
+        self.state.set_shown(level, on)
+
+    def set_opacity(self, opacity: float) -> None:
+        self.state.opacity = opacity
+
+    def set_colormap(self, name: str) -> None:
+        self.state.colormap = name
+
+    def set_three_panes(self, on: bool) -> None:
+        self.state.three_panes = on
+
+    def set_tiles(self, tiles: list[TileMark]) -> None:
+        self.state.tiles = tiles
+
+    def set_tiles_visible(self, on: bool) -> None:
+        self.state.show_tiles = on
+
+    def set_pixel_size(self, pixel_size_m: float | None) -> None:
+        self.state.pixel_size_m = pixel_size_m
+
+    def _state_changed(self, name: str, value: object) -> None:
+        if name in ("cam1", "cam2", "cam1_label", "cam2_label", "show_level1", "show_level2",
+                    "level2_available"):
+            self._refresh_overlays()
+        elif name in ("opacity", "colormap"):
+            self._apply_style()
+        elif name == "three_panes":
+            self._apply_mode()
+            self._refresh_overlays()
+            self.fit()
+            QTimer.singleShot(0, self.fit)  # again once the splitter has laid out the panes
+        elif name == "tiles":
+            for pane in self.panes[1:]:
+                pane.tile_grid.set_tiles(list(value), self.image_shape)
+                pane._view_changed()
+            self._apply_tiles_visible()
+        elif name == "show_tiles":
+            self._apply_tiles_visible()
+        elif name == "show_histogram":
+            self.histogram.setVisible(bool(value))
+        elif name == "pixel_size_m":
+            for pane in self.panes:
+                pane.scale_bar.set_pixel_size(value)
 
     def _sync_views(self, source: pg.ViewBox) -> None:
         """Give every visible pane the view of ``source`` (same centre, same zoom).
@@ -444,19 +545,20 @@ class LinkedViewer(QWidget):
         levels: tuple[float, float] | None = None,
         pyramid: list[np.ndarray] | None = None,
     ) -> None:
+        """Show a new image (its analysis, if any, is forgotten: the state's result is cleared)."""
         self.image = img
-        self.cams = {1: None, 2: None}
-        self.cam_labels = {1: "", 2: ""}
         if img is not None and pyramid is None:
             pyramid = display.pyramid(img)
         for pane in self.panes:
             pane.set_image(img, levels, pyramid)
-            pane.tile_grid.set_tiles([])
+        self.state.clear_result()
         if img is not None:
             self.histogram.item.imageChanged(autoLevel=False)
             if levels is not None:
                 self.set_levels(*levels)
+            self._choose_orientation()
             self.fit()
+            QTimer.singleShot(0, self.fit)  # again once a new orientation is laid out
         self._refresh_overlays()
 
     @property
@@ -490,28 +592,6 @@ class LinkedViewer(QWidget):
         for pane in self.panes[1:]:
             pane.image_item.setLookupTable(self.panes[0].image_item.lut)
 
-    def set_pixel_size(self, pixel_size_m: float | None) -> None:
-        for pane in self.panes:
-            pane.scale_bar.set_pixel_size(pixel_size_m)
-
-    # --- overlays ---------------------------------------------------------------------------
-    def set_cam(self, level: int, cam: np.ndarray | None, label: str = "") -> None:
-        self.cams[level] = cam
-        self.cam_labels[level] = label
-        self._refresh_overlays()
-
-    def set_level_visible(self, level: int, on: bool) -> None:
-        self.show_level[level] = bool(on)
-        self._refresh_overlays()
-
-    def set_opacity(self, opacity: float) -> None:
-        self.opacity = min(1.0, max(0.0, float(opacity)))
-        self._apply_style()
-
-    def set_colormap(self, name: str) -> None:
-        self.cmap_name = name
-        self._apply_style()
-
     def colormap(self) -> pg.ColorMap:
         try:
             return pg.colormap.get(self.cmap_name)
@@ -525,44 +605,88 @@ class LinkedViewer(QWidget):
         lut[:, 3] = (255 * np.clip(0.15 + 1.2 * np.linspace(0, 1, 256), 0, 1)).astype(lut.dtype)
         for pane in self.panes[1:]:
             pane.set_overlay_style(lut, self.opacity)
-            pane.set_color_bar(cmap)
-
-    def set_three_panes(self, on: bool) -> None:
-        self.three_panes = bool(on)
-        self._apply_mode()
-        self._refresh_overlays()
-        QTimer.singleShot(0, self.fit)  # after the splitter has laid out the new pane widths
+        self._refresh_color_bars()
 
     def _apply_mode(self) -> None:
         self.panes[2].setVisible(self.three_panes)
-        n = 3 if self.three_panes else 2
-        w = max(self.splitter.width(), 300)
-        self.splitter.setSizes([w // n] * n + [0] * (3 - n))
+        self._choose_orientation()
+        self._equal_sizes()
         self._sync_views(self.panes[0].vb)
 
+    def _equal_sizes(self) -> None:
+        n = 3 if self.three_panes else 2
+        horizontal = self.splitter.orientation() == Qt.Orientation.Horizontal
+        total = max(self.splitter.width() if horizontal else self.splitter.height(), 300)
+        self.splitter.setSizes([total // n] * n + [0] * (3 - n))
+
+    def fit_zoom(self, orientation: Qt.Orientation) -> float:
+        """Screen pixels per image pixel that Fit would give with the panes laid out this way."""
+        if self.image_shape is None:
+            return 0.0
+        rows, cols = self.image_shape
+        n = 3 if self.three_panes else 2
+        w, h = max(self.splitter.width(), 1), max(self.splitter.height(), 1)
+        if orientation == Qt.Orientation.Horizontal:
+            w = w / n
+        else:
+            h = h / n
+        return min(w / cols, h / rows)
+
+    def _choose_orientation(self) -> bool:
+        """Side by side or stacked, whichever shows the whole image larger (a landscape image
+        in side-by-side panes leaves most of each pane empty at Fit); True when it changed."""
+        if self.image_shape is None:
+            return False
+        best = max(
+            (Qt.Orientation.Horizontal, Qt.Orientation.Vertical),
+            key=lambda o: (self.fit_zoom(o), o == Qt.Orientation.Horizontal),
+        )
+        if best == self.splitter.orientation():
+            return False
+        self.splitter.setOrientation(best)
+        self._equal_sizes()
+        return True
+
+    def _update_scale_budget(self, *_: object) -> None:
+        """The same on-screen budget for every pane's scale bar (the narrowest pane sets it)."""
+        widths = [p.vb.width() for p in self.panes if p.isVisible() and p.vb.width() > 0]
+        if not widths:
+            return
+        budget = min(ScaleBarItem.MAX_SCREEN_PX, 0.4 * min(widths))
+        for pane in self.panes:
+            pane.scale_bar.set_budget(budget)
+
+    def _plan(self) -> dict[int, list[int]]:
+        """Pane index -> the CAM levels it may draw."""
+        return {1: [1], 2: [2]} if self.three_panes else {1: [1, 2], 2: []}
+
     def _pane_title(self, levels: list[int]) -> str:
-        parts = []
-        for lv in levels:
-            if self.show_level[lv] and self.cams[lv] is not None:
-                parts.append(f"L{lv}: {self.cam_labels[lv]}")
+        st = self.state
+        if levels == [2] and not st.level2_available:
+            return "Level 2 not trained (this model gives mechanisms only)"
+        parts = [f"L{lv}: {st.cam_label(lv)}" for lv in levels if st.shows(lv) and st.cam(lv) is not None]
         if not parts:
-            if any(self.cams[lv] is not None for lv in levels):
+            if any(st.cam(lv) is not None for lv in levels):
                 return "Grad-CAM off (keys 1 / 2)"
             return "Grad-CAM (no analysis yet)"
         return "Grad-CAM  " + "  |  ".join(parts)
 
     def _refresh_overlays(self) -> None:
-        if self.three_panes:
-            plan = {1: [1], 2: [2]}
-        else:
-            plan = {1: [1, 2], 2: []}
-        for idx, levels in plan.items():
+        st = self.state
+        for idx, levels in self._plan().items():
             pane = self.panes[idx]
             for lv in (1, 2):
-                cam = self.cams[lv] if (lv in levels and self.show_level[lv]) else None
-                pane.set_overlay(lv, cam)
+                pane.set_overlay(lv, st.cam(lv) if (lv in levels and st.shows(lv)) else None)
             if levels:
                 pane.title.setText(self._pane_title(levels))
+        self._refresh_color_bars()
+
+    def _refresh_color_bars(self) -> None:
+        """A colour bar only beside a pane that draws a CAM (an empty pane has nothing to key)."""
+        cmap = self.colormap()
+        for pane in self.panes[1:]:
+            drawing = any(pane.overlay_visible(lv) for lv in (1, 2))
+            pane.set_color_bar(cmap if drawing else None)
 
     def drawn_overlays(self) -> dict[int, list[int]]:
         """Which CAM levels each pane currently draws (pane index -> levels)."""
@@ -572,14 +696,7 @@ class LinkedViewer(QWidget):
             if p.isVisible() or i < 2
         }
 
-    def set_tiles(self, tiles: list[TileMark]) -> None:
-        for pane in self.panes[1:]:
-            pane.tile_grid.set_tiles(tiles, self.image_shape)
-            pane._view_changed()
-        self.set_tiles_visible(self.show_tiles)
-
-    def set_tiles_visible(self, on: bool) -> None:
-        self.show_tiles = bool(on)
+    def _apply_tiles_visible(self) -> None:
         for pane in self.panes[1:]:
             pane.tile_grid.setVisible(self.show_tiles and bool(pane.tile_grid.tiles))
 
@@ -611,6 +728,8 @@ class LinkedViewer(QWidget):
         """The whole image in every visible pane (the narrowest one decides the zoom)."""
         if self.image_shape is None:
             return
+        if self._choose_orientation():
+            QTimer.singleShot(0, self.fit)  # again once the new layout has its sizes
         rows, cols = self.image_shape
         vb = self._mark_source()
         visible = [p.vb for p in self.panes if p.isVisible() and p.vb.width() > 0 and p.vb.height() > 0]

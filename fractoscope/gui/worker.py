@@ -235,13 +235,14 @@ def load_image_job(path: Path, stored_prediction: Path | None = None) -> JobFn:
 
 
 def predicted_cams(pred, image_shape: tuple[int, int]) -> dict[int, np.ndarray]:
-    """Overlay-sized CAMs of the predicted class at both levels (empty without CAMs)."""
+    """Overlay-sized CAMs of the predicted class at each trained level (empty without CAMs)."""
     from fractoscope.gui import display
 
-    if pred.cams_level1 is None or pred.cams_level2 is None:
+    if pred.cams_level1 is None:
         return {}
     shape = display.overlay_shape(image_shape)
-    return {lv: pred.cam(lv, None, shape=shape) for lv in (1, 2)}
+    levels = (1, 2) if pred.has_level2 and pred.cams_level2 is not None else (1,)
+    return {lv: pred.cam(lv, None, shape=shape) for lv in levels}
 
 
 class AnalysisService:
@@ -252,14 +253,24 @@ class AnalysisService:
         self.device = device
         self._analyzer = None
         self._analyzer_device: str | None = None  # the choice the analyzer was set up with
+        self._analyzer_model: str | Path | None = None  # the checkpoint it loaded
         self._lock = threading.Lock()
+
+    def set_model_path(self, model_path: str | Path | None) -> None:
+        """Analyse with another checkpoint from the next job on (loaded in the worker thread).
+
+        Never blocks the GUI: a job in progress finishes with the model it started with.
+        """
+        self.model_path = model_path
 
     def _get_analyzer(self, progress):
         from fractoscope.analysis.pipeline import Analyzer
 
-        if self._analyzer is None:
+        wanted = self.model_path
+        if self._analyzer is None or self._analyzer_model != wanted:
             progress(0.0, "Loading model…")
-            self._analyzer = Analyzer(model_path=self.model_path, device=self.device)
+            self._analyzer = Analyzer(model_path=wanted, device=self.device)
+            self._analyzer_model = wanted
         elif self._analyzer_device != self.device:
             progress(0.0, f"Switching to {self.device}…")
             self._analyzer.set_device(self.device)

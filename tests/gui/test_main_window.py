@@ -53,7 +53,8 @@ def test_corrupt_file_shows_error_and_window_stays_usable(make_window, qtbot, tm
         w.open_paths([bad])
     assert w.message_bar.isVisible()
     text = w.message_bar.text()
-    assert "broken.tif" in text and "Traceback" not in text and "\n" not in text
+    assert text.count("broken.tif") == 1, text  # the file is named once
+    assert text.startswith("Cannot open broken.tif: ") and "Traceback" not in text and "\n" not in text
     with qtbot.waitSignal(w.imageLoaded, timeout=20_000):
         w.open_paths([textured_tiff])
     assert w.viewer.image_shape == (256, 256)
@@ -97,7 +98,16 @@ def test_analysis_fills_prediction_panel_and_overlays(make_window, open_and_wait
     tax = pred.taxonomy
     names = w.prediction_panel.class_labels()
     assert sorted(names) == sorted(tax.display_name(c) for c in tax.level1 + tax.level2)
-    assert tax.display_name(pred.level2.label) in w.prediction_panel.summary.text()
+    panel = w.prediction_panel
+    headline = panel.summary.text()
+    assert tax.display_name(pred.level1.label) in headline
+    assert tax.display_name(pred.level2.label).lower() in headline.lower()
+    assert " %" not in headline and "\u00a0%" in headline  # a number never wraps away from its %
+    # An uncertain result is said on top, and its headline is not the big bold one.
+    assert panel.banner.isVisible() == pred.confidence.uncertain
+    assert panel.summary.font().bold() != pred.confidence.uncertain
+    if pred.confidence.uncertain:
+        assert panel.banner.text().startswith("Uncertain")
     assert w.model_panel.info.value("Model") == pred.model.name
     assert w.viewer.cams[2] is not None and w.viewer.cams[1] is not None
 
@@ -264,6 +274,7 @@ def test_screenshot_command(tmp_path, fractograph, repo_root):
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "propagateSizeHints" not in proc.stderr  # Qt's offscreen-platform noise is filtered
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
