@@ -70,14 +70,15 @@ class AnalyzerPlugin(_plugin_base()):
         self._dir: str | None = None
 
     def setup(self, worker) -> None:
-        if self.model_sha256 in _ANALYZERS:  # re-registered for another run: already loaded
-            return
         actual = sha256_bytes(self.weights)
         if actual != self.model_sha256 or self.card.get("sha256") != self.model_sha256:
             raise ModelError(
                 f"model sent to worker {worker.address} has sha256 {actual[:12]}…, "
                 f"the client's model card says {self.model_sha256[:12]}…"
             )
+        if self.model_sha256 in _ANALYZERS:  # registered again for another run: already loaded
+            self.weights = b""
+            return
         import json
 
         import torch
