@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fractoscope.adapt.dataset import UNTRAINED_CHILD_SUFFIX
 from fractoscope.adapt.library import ReferenceLibrary
 from fractoscope.errors import FractoscopeError
 from fractoscope.gui.adapt_worker import AdaptController, AdaptSummary, thumbnails_job
@@ -75,16 +76,20 @@ def build_label_menu(
     library: ReferenceLibrary | None,
     on_pick: Callable[[str, str | None], None],
     title: str = "Label as…",
+    menu: QMenu | None = None,
 ) -> QMenu:
     """The class tree as a menu: every mechanism -> its morphologies, from the model's taxonomy
-    and the library's own classes, plus "New class…". ``on_pick(level1, level2 or None)``."""
-    menu = QMenu(title, parent)
+    and the library's own classes, plus "New class…". ``on_pick(level1, level2 or None)``.
+    Fills ``menu`` (cleared first) when given, else a new one."""
+    if menu is None:
+        menu = QMenu(title, parent)
+    else:
+        menu.clear()
     tree: dict[str, list[str | None]] = {}
     if taxonomy is not None:
-        has2 = getattr(taxonomy, "level2", None)
         for l1 in taxonomy.level1:
-            kids = [c for c in taxonomy.children(l1) if not c.endswith("_unspecified")] if has2 else []
-            tree[l1] = list(kids)
+            # A level-1-only model's placeholder morphologies are not classes to label with.
+            tree[l1] = [c for c in taxonomy.children(l1) if not c.endswith(UNTRAINED_CHILD_SUFFIX)]
     if library is not None:
         for l1, kids in library.counts().items():
             cur = tree.setdefault(l1, [])
