@@ -62,12 +62,14 @@ from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Error")
+COLUMNS = ("Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Confidence", "Error")
+COL_CONFIDENCE, COL_ERROR = COLUMNS.index("Confidence"), COLUMNS.index("Error")
 STATUS_PENDING, STATUS_RUNNING = "pending", "running"
 _STATUS_COLOURS = {
     STATUS_OK: QColor(40, 130, 60),
     STATUS_FAILED: QColor(190, 40, 50),
     STATUS_RUNNING: QColor(22, 78, 160),
+    "uncertain": QColor(200, 120, 20),
 }
 
 
@@ -118,11 +120,15 @@ class BatchTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             return _STATUS_COLOURS.get(row.status)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (
-                row.path
-                if col == 0
-                else (r.error if r is not None and col == 7 and r.error else None)
-            )
+            if col == 0:
+                return row.path
+            if r is not None and col == COL_ERROR and r.error:
+                return r.error
+            if r is not None and col == COL_CONFIDENCE and r.uncertain:
+                return r.uncertain_reason or "uncertain"
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole and col == COL_CONFIDENCE and r is not None and r.uncertain:
+            return _STATUS_COLOURS["uncertain"]
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -135,14 +141,19 @@ class BatchTableModel(QAbstractTableModel):
         if col == 1:
             return row.status
         if r is None or not r.ok:
-            return (r.error if r is not None else "") if col == 7 else ""
+            return (r.error if r is not None else "") if col == COL_ERROR else ""
+        if r.uncertain:
+            confidence = "uncertain" + (f" — {r.uncertain_reason}" if r.uncertain_reason else "")
+        else:
+            confidence = "" if r.uncertain is None else "confident"
         return {
             2: r.level1,
             3: f"{r.p_level1:.3f}" if r.p_level1 is not None else "",
-            4: r.level2,
+            4: r.level2 or ("not trained" if r.level1 else ""),
             5: f"{r.p_level2:.3f}" if r.p_level2 is not None else "",
             6: format_length(r.pixel_size_m) if r.pixel_size_m else "uncalibrated",
-            7: "",
+            COL_CONFIDENCE: confidence,
+            COL_ERROR: "",
         }[col]
 
     def add(self, paths: list[Path]) -> int:

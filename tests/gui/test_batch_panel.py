@@ -59,7 +59,16 @@ def test_dropped_folder_runs_and_opens_stored_result(qtbot, tmp_path: Path, anal
     assert status == {"bad.tif": "failed", "cleavage_21_0.tif": "ok", "striations_21_0.tif": "ok"}
     assert panel.progress.value() == 1000
     bad = next(r for r in panel.model.rows if r.name == "bad.tif")
-    assert bad.record.error and panel.model.data(panel.model.index(panel.model.rows.index(bad), 7))
+    from fractoscope.gui.batch_panel import COL_CONFIDENCE, COL_ERROR
+
+    assert bad.record.error and panel.model.data(panel.model.index(panel.model.rows.index(bad), COL_ERROR))
+    # each analysed image says whether its result is uncertain, as its record does
+    for r in panel.model.rows:
+        text = panel.model.data(panel.model.index(panel.model.rows.index(r), COL_CONFIDENCE))
+        if r.record.ok:
+            assert text.startswith("uncertain" if r.record.uncertain else "confident")
+        else:
+            assert text == ""
 
     # Filter by status, then by text.
     panel.status_combo.setCurrentText("failed")
