@@ -150,7 +150,7 @@ def test_cli_scheduler_option(cluster, images: Path, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     res = subprocess.run(
         [sys.executable, "-m", "fractoscope", "batch", str(images), "--out", str(out),
-         "--scheduler", lc.scheduler_address, "--device", "cpu", "-q"],
+         "--scheduler", lc.scheduler_address, "--device", "cpu", "-q", "-r"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert res.returncode == 1, res.stderr  # broken.tif failed, the rest ok
