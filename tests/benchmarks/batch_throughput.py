@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,8 +29,14 @@ from pathlib import Path
 CLASSES = ["equiaxed_dimples", "cleavage", "striations", "intergranular", "pitting", "abrasive_grooves"]
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(dask_worker=None) -> float:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that across
+    fork + exec, so a spawned worker would report its parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _noop(i: int) -> int:
@@ -67,12 +72,7 @@ def timed_run(files, out: Path, analyzer, workers: int | None) -> dict:
 
 
 def worker_rss(client) -> dict:
-    def rss(dask_worker=None) -> float:
-        import resource as r
-
-        return r.getrusage(r.RUSAGE_SELF).ru_maxrss / 1024
-
-    return client.run(rss)
+    return client.run(peak_rss_mb)
 
 
 def dask_overhead(tasks: int) -> dict:
