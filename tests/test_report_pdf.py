@@ -285,6 +285,23 @@ def test_similar_images(tmp_path: Path, app, analyzer, analysed) -> None:
     assert len(thumbs) >= 3
 
 
+def test_stored_prediction_keeps_its_confidence(tmp_path: Path, app, sample) -> None:
+    """A report made from a batch's stored prediction (--results) shows the run's confidence,
+    not one recomputed without the model's statistics."""
+    from fractoscope.analysis.results import Confidence
+    from fractoscope.batch.stored import load_stored_prediction, save_prediction
+    from fractoscope.report.pdf import write_image_report
+
+    sem, pred = sample
+    p1 = dataclasses.replace(pred, confidence=Confidence(0.52, 3.25, True, "unlike the images the model was trained on"))
+    save_prediction(tmp_path / "item.npz", p1)
+    back = load_stored_prediction(tmp_path / "item.npz")
+    assert back.confidence.to_dict() == p1.confidence.to_dict()
+    out = write_image_report(tmp_path / "r.pdf", sem, back, META)
+    first = _norm(_pdf_text(out)[1][0])
+    assert "Uncertain result: unlike the images the model was trained on" in first and "3.25" in first
+
+
 def test_image_report_data(analysed) -> None:
     sem, pred = analysed
     rep = ImageReport.build(sem, pred)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fractoscope.analysis.results import ModelInfo, Prediction, TilePrediction
+from fractoscope.analysis.results import Confidence, ModelInfo, Prediction, TilePrediction
 from fractoscope.atomic import write_atomic
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
@@ -51,6 +51,8 @@ def prediction_npz_bytes(prediction: Prediction) -> bytes:
         "path": p.path,
         "timings": p.timings,
         "warnings": list(p.warnings),
+        # Reopened for a report, the prediction keeps the trust the run computed (OOD score too).
+        "confidence": p.confidence.to_dict() if p.confidence is not None else None,
     }
     n1, n2 = len(p.taxonomy.level1), len(p.taxonomy.level2)
     arrays = {
@@ -120,6 +122,7 @@ def load_stored_prediction(path: Path | str) -> Prediction:
                 path=meta.get("path"),
                 timings=dict(meta.get("timings") or {}),
                 warnings=list(meta.get("warnings") or []),
+                confidence=Confidence.from_dict(meta["confidence"]) if meta.get("confidence") else None,
             )
     except FractoscopeError:
         raise
