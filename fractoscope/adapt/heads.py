@@ -25,8 +25,9 @@ from fractoscope.errors import AnalysisCancelled
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 DEFAULT_C = 0.1  # used when a class has too few images to cross-validate
-MAX_TILES_PER_IMAGE = 48  # enough to describe an image; keeps fits fast on 1-2 Mpx images
-MAX_ITER = 500
+MAX_TILES_PER_IMAGE = 32  # enough to describe an image; keeps fits fast on 1-2 Mpx images
+MAX_ITER = 300
+TOL = 1e-4
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -77,39 +78,64 @@ def _fit_tiles(samples: list[ImageSample], n_classes: int) -> tuple[np.ndarray, 
     return x, np.concatenate(ys), w * (len(w) / w.sum())  # mean weight 1: C means what it says
 
 
-def fit_head(samples: list[ImageSample], n_classes: int, C: float) -> LinearHead:
-    """Multinomial L2 logistic regression; returns weights on the *raw* features, all classes."""
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class _Prepared:
+    """One training set, stacked and standardised once (reused for every C of a grid)."""
 
+    x: np.ndarray  # standardised tile features
+    y: np.ndarray
+    w: np.ndarray
+    mu: np.ndarray
+    sd: np.ndarray
+    n_classes: int
+
+
+def _prepare(samples: list[ImageSample], n_classes: int) -> _Prepared:
     x, y, w = _fit_tiles(samples, n_classes)
-    present = np.unique(y)
     mu = x.mean(0)
     sd = x.std(0)
     sd[sd < 1e-6] = 1.0
-    weight = np.zeros((n_classes, x.shape[1]))
-    bias = np.zeros(n_classes)
+    return _Prepared((x - mu) / sd, y, w, mu, sd, n_classes)
+
+
+def _solve(prep: _Prepared, C: float, clf=None) -> tuple[LinearHead, object]:
+    """Fit at ``C``; ``clf`` from the previous (smaller) C of the same set warm-starts lbfgs."""
+    from sklearn.linear_model import LogisticRegression
+
+    present = np.unique(prep.y)
+    d = prep.x.shape[1]
+    weight = np.zeros((prep.n_classes, d))
+    bias = np.zeros(prep.n_classes)
     if len(present) < 2:
         # One class only (e.g. a fold without the other): a constant head predicting it.
         bias[:] = -30.0
         bias[present] = 0.0
-        return LinearHead(weight, bias, C)
-    clf = LogisticRegression(C=C, max_iter=MAX_ITER, tol=1e-5)
+        return LinearHead(weight, bias, C), None
+    if clf is None:
+        clf = LogisticRegression(C=C, max_iter=MAX_ITER, tol=TOL, warm_start=True)
+    else:
+        clf.set_params(C=C)
     with warnings.catch_warnings():
         # Non-convergence at max_iter on separable data only means "even sharper"; harmless here.
         warnings.simplefilter("ignore")
-        clf.fit((x - mu) / sd, y, sample_weight=w)
+        clf.fit(prep.x, prep.y, sample_weight=prep.w)
     coef = np.asarray(clf.coef_, float)
     icpt = np.asarray(clf.intercept_, float)
     if coef.shape[0] == 1:  # binary: sklearn keeps one row; softmax of [-z/2, z/2] = sigmoid(z)
         coef = np.vstack([-coef / 2, coef / 2])
         icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
-    wraw = coef / sd  # fold the standardisation into the head
-    braw = icpt - wraw @ mu
+    wraw = coef / prep.sd  # fold the standardisation into the head
+    braw = icpt - wraw @ prep.mu
     weight[present] = wraw
     bias[present] = braw
-    absent = np.setdiff1d(np.arange(n_classes), present)
+    absent = np.setdiff1d(np.arange(prep.n_classes), present)
     bias[absent] = -30.0  # a class never seen in training is never predicted
-    return LinearHead(weight, bias, C)
+    return LinearHead(weight, bias, C), clf
+
+
+def fit_head(samples: list[ImageSample], n_classes: int, C: float) -> LinearHead:
+    """Multinomial L2 logistic regression; returns weights on the *raw* features, all classes."""
+    return _solve(_prepare(samples, n_classes), C)[0]
 
 
 def tile_probabilities(head: LinearHead, tile_features: np.ndarray) -> np.ndarray:
@@ -163,21 +189,21 @@ def select_C(
         return fit_head(samples, n_classes, DEFAULT_C), CVResult(None, None, 0)
     splits = _splits(labels, k)
     y = np.array(labels)
-    scores: dict[float, float] = {}
-    preds: dict[float, np.ndarray] = {}
-    for ci, C in enumerate(C_GRID):
-        pred = np.zeros(len(samples), int)
-        for tr, te in splits:
+    grid = sorted(C_GRID)
+    preds = {C: np.zeros(len(samples), int) for C in grid}
+    for fi, (tr, te) in enumerate(splits):
+        prep = _prepare([samples[i] for i in tr], n_classes)
+        clf = None
+        for C in grid:  # ascending: each fit starts from the more regularised solution
             if cancel is not None and cancel():
                 raise AnalysisCancelled("cancelled")
-            head = fit_head([samples[i] for i in tr], n_classes, C)
+            head, clf = _solve(prep, C, clf)
             for i in te:
                 s = samples[i]
-                pred[i] = int(np.argmax(aggregate(tile_probabilities(head, s.tile_features), s.tile_weights)))
-        scores[C] = _balanced(y, pred)
-        preds[C] = pred
+                preds[C][i] = int(np.argmax(aggregate(tile_probabilities(head, s.tile_features), s.tile_weights)))
         if progress is not None:
-            progress((ci + 1) / len(C_GRID), f"cross-validating C={C:g}")
+            progress((fi + 1) / len(splits), f"cross-validating fold {fi + 1}/{len(splits)}")
+    scores = {C: _balanced(y, preds[C]) for C in grid}
     # Best balanced accuracy; on a tie the stronger regularisation (smaller C) is the safer bet.
     best = max(C_GRID, key=lambda c: (round(scores[c], 9), -c))
     pred = preds[best]

@@ -290,7 +290,8 @@ class ReferenceLibrary:
 def _cosine(q: np.ndarray, m: np.ndarray) -> np.ndarray:
     qn = np.linalg.norm(q)
     mn = np.linalg.norm(m, axis=1)
-    return (m @ q) / np.maximum(mn * qn, 1e-12)
+    # Clipped: rounding can put an image's similarity with its own copy a hair above 1.
+    return np.clip((m @ q) / np.maximum(mn * qn, 1e-12), -1.0, 1.0)
 
 
 __all__ = ["LibraryEntry", "ReferenceLibrary", "SimilarImage", "features_sha256"]
