@@ -64,6 +64,14 @@ class ProbabilityDelegate(QStyledItemDelegate):
         p.restore()
 
 
+def _without_uncertain(text: str) -> str:
+    """``"Uncertain: best guess x"`` -> ``"Best guess x"`` (the banner already says it)."""
+    if text.lower().startswith("uncertain:"):
+        text = text[len("uncertain:"):].strip()
+        return text[:1].upper() + text[1:]
+    return text
+
+
 class PredictionPanel(QWidget):
     """The result: a headline worded by ``fractoscope.analysis.wording``, an unmistakable
     "Uncertain" banner when the model's confidence says so, and the level 1 -> level 2 tree with
@@ -151,8 +159,10 @@ class PredictionPanel(QWidget):
             font = QFont(self.tree.font())
             font.setItalic(True)
         self.summary.setFont(font)
-        self.summary.setText(wording.headline(pred))
-        self.confidence.setText(wording.confidence_text(pred))
+        # With the banner on top, "Uncertain:" is not repeated in the lines below it.
+        self.summary.setText(_without_uncertain(wording.headline(pred)) if uncertain else wording.headline(pred))
+        text = wording.confidence_text(pred)
+        self.confidence.setText(_without_uncertain(text) if uncertain else text)
         self.confidence.setVisible(True)
         self.level2_note.setText("" if pred.has_level2 else f"Level 2: {wording.level2_text(pred)}")
         self.level2_note.setVisible(not pred.has_level2)
