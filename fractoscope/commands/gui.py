@@ -71,14 +71,15 @@ def _missing_xcb_libraries() -> list[str]:
     """
     import ctypes
     import ctypes.util
+    import importlib.util
     import shutil
     import subprocess
 
-    try:
-        import PySide6
-    except ImportError:
+    # Located, not imported: Qt itself is what may fail to load, and commands stay Qt-free.
+    spec = importlib.util.find_spec("PySide6")
+    if spec is None or not spec.submodule_search_locations:
         return []
-    qt = Path(PySide6.__file__).resolve().parent / "Qt"
+    qt = Path(list(spec.submodule_search_locations)[0]).resolve() / "Qt"
     plugin = qt / "plugins" / "platforms" / "libqxcb.so"
     if not plugin.is_file():
         return []
