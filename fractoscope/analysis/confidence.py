@@ -51,16 +51,18 @@ MAX_TEMPERATURE = 20.0
 DEFAULT_MIN_PROBABILITY = 0.5
 # Accuracy the confident predictions must reach on the calibration data (selective classification).
 TARGET_SELECTIVE_ACCURACY = 0.95
-# OOD threshold: the IN_QUANTILE of the calibration images' cross-fitted scores (at least
-# MIN_OOD_THRESHOLD spreads), raised to REFERENCE_QUANTILE of a held-out generator family if given.
+# OOD threshold: the IN_QUANTILE of the calibration images' cross-fitted scores, raised to the
+# REFERENCE_QUANTILE of a held-out generator family when one is given (those images are fractographs
+# of the trained classes in a look the model was not trained on: they must not be flagged), and
+# never below MIN_OOD_THRESHOLD spreads (a small calibration set's top percentile is noisy).
 IN_QUANTILE = 0.99
-MIN_OOD_THRESHOLD = 3.0
-REFERENCE_QUANTILE = 0.9
+REFERENCE_QUANTILE = 0.99
+MIN_OOD_THRESHOLD = 2.0
 OOD_THRESHOLD_WHY = (
     "Real fractographs differ from generated ones, so a threshold at a usual percentile of the "
     "training data (e.g. the 95th) would flag nearly every real image and the flag would mean "
-    "nothing. The threshold sits at the top of the calibration images and above 90 % of the images "
-    "of a held-out generator style (same classes, a look the model was not trained on), so it "
+    "nothing. The threshold sits at the top of the calibration images and of the images of a "
+    "held-out generator style (same classes, a look the model was not trained on), so it "
     "marks images unlike any fractograph the model knows (photographs, text, non-fracture "
     "micrographs) rather than every real surface; real fractographs the model reads poorly are "
     "meant to be caught by the low-confidence rule instead."

@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs MODEL on held-out labelled images (DATA_DIR: level1/level2/*, e.g. a fresh "
         "`fractoscope synth` seed) and stores in MODEL's card: the temperature of each level, the "
         "feature statistics of those images and the thresholds below which a result is marked "
-        "uncertain. --reference adds images of a different style with the same classes (e.g. a "
-        "held-out generator family): the 'unlike' threshold is set so most of them are not flagged.",
+        "uncertain. Images of a different style with the same classes (a held-out generator family) "
+        "set the 'unlike' threshold so that they are not flagged: from --reference DIR, or, for a "
+        "`fractoscope synth` folder and a model whose card lists held-out families, the images of "
+        "those families in DATA_DIR.",
     )
     p.add_argument("model", metavar="MODEL", help="checkpoint .safetensors (its .json card is updated)")
     p.add_argument("data_dir", metavar="DATA_DIR", help="held-out labelled images: level1/level2/*")
@@ -28,13 +30,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _items(data_dir: str) -> list:
+def _scan(data_dir: str) -> list:
     from pathlib import Path
 
     from fractoscope.train.data import scan_labelled_folder
 
     items, _ = scan_labelled_folder(Path(data_dir))
+    return items
+
+
+def _triples(items: list) -> list:
     return [(i.path, i.level1, i.level2) for i in items]
+
+
+def held_out_families(card: dict) -> set[str]:
+    """Generator families the model was *not* trained on (TRAIN's ``--holdout``), from its card."""
+    cfg = (card.get("training") or {}).get("config") or {}
+    return {str(f) for f in (cfg.get("holdout") or [])}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,17 +62,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         analyzer = Analyzer(args.model, args.device)
         tax = analyzer.model_info.taxonomy
-        items = _items(args.data_dir)
-        unknown = sorted({a for _, a, _ in items} - set(tax.level1)) + sorted(
-            {b for _, _, b in items if b} - set(tax.level2)
+        scanned = _scan(args.data_dir)
+        held = held_out_families(analyzer.model_info.card)
+        ref_items = _triples(_scan(args.reference)) if args.reference else []
+        if not args.reference and held and any(getattr(i, "family", "") in held for i in scanned):
+            # A synth folder with families the model never saw: those become the reference.
+            ref_items = _triples([i for i in scanned if i.family in held])
+            scanned = [i for i in scanned if i.family not in held]
+            print(
+                f"{len(scanned)} images of trained generator families calibrate, {len(ref_items)} of the "
+                f"held-out families ({', '.join(sorted(held))}) set the 'unlike' threshold",
+                file=sys.stderr,
+            )
+        items = _triples(scanned)
+        unknown = sorted({a for _, a, _ in items + ref_items} - set(tax.level1)) + sorted(
+            {b for _, _, b in items + ref_items if b} - set(tax.level2)
         )
         if unknown:
             return fail(f"{args.data_dir}: classes not in the model's taxonomy: {', '.join(unknown)}")
+        if not items:
+            return fail(f"{args.data_dir}: no images of the model's trained generator families")
         data = collect(analyzer, items, print_progress("calibration images"))
-        ref = None
-        if args.reference:
-            ref = collect(analyzer, _items(args.reference), print_progress("reference images"))
-        command = f"fractoscope calibrate {Path(args.model).name} {args.data_dir}" + (
+        ref = collect(analyzer, ref_items, print_progress("reference images")) if ref_items else None
+        command = f"fractoscope calibrate {args.model} {args.data_dir}" + (
             f" --reference {args.reference}" if args.reference else ""
         )
         block = fit_confidence(
@@ -68,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
             tax,
             ref,
             n_components=args.components,
-            source={"data_dir": str(args.data_dir), "reference_dir": args.reference, "command": command},
+            source={
+                "data_dir": str(args.data_dir),
+                "reference": args.reference or (f"held-out families of DATA_DIR: {sorted(held)}" if ref else None),
+                "command": command,
+            },
         )
         if not args.dry_run:
             card = write_confidence_block(Path(args.model), block)
