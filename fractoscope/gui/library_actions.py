@@ -68,8 +68,9 @@ class LibraryFeature(QObject):
         self.lib.modelReady.connect(self._model_ready)
         self.lib.libraryChanged.connect(self._library_changed)
         self.similar.openReference.connect(self.show_reference)
+        self.similar.back_button.clicked.connect(self.clear_reference)
         window.analysisFinished.connect(self._analysed)
-        window.imageLoaded.connect(lambda _sem: self.similar.clear("Analyse the image to find similar labelled images."))
+        window.imageLoaded.connect(self._image_loaded)
 
         self.model_status = QLabel()
         self.model_status.setToolTip("The model that analyses the images (Analysis ▸ Model)")
@@ -186,6 +187,10 @@ class LibraryFeature(QObject):
         self.similar.request(pred, self.lib.library.root, self.active_model(), self.w.service.device,
                              self.lib.cache_dir)
 
+    def _image_loaded(self, _sem) -> None:
+        self.similar.back_button.setVisible(False)  # a new image resets the second pane
+        self.similar.clear("Analyse the image to find similar labelled images.")
+
     def _library_changed(self) -> None:
         set_library_root(self.w.settings, self.lib.library.root)
         res = getattr(self.w, "result", None)
@@ -206,10 +211,14 @@ class LibraryFeature(QObject):
                 name += " → " + (t.display_name(item.level2) if t and item.level2 in t.level2 else item.level2)
             title = f"Reference: {name} (similarity {item.similarity:.2f})"
         viewer = self.w.viewer
-        show = getattr(viewer, "show_reference", None)
-        if show is not None:
-            show(loaded.display, loaded.levels, loaded.pyramid, title, loaded.sem.calibration.pixel_size_m)
+        viewer.show_reference(loaded.display, loaded.levels, loaded.pyramid, title,
+                              loaded.sem.calibration.pixel_size_m)
+        self.similar.back_button.setVisible(True)
         self.w.statusBar().showMessage(title, 8000)
+
+    def clear_reference(self) -> None:
+        self.w.viewer.clear_reference()
+        self.similar.back_button.setVisible(False)
 
     def shutdown(self) -> None:
         self.similar.shutdown()

@@ -62,6 +62,7 @@ from fractoscope.gui.batch_panel import BatchPanel
 from fractoscope.gui.exports import ExportController
 from fractoscope.gui.file_list import FileListController
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
+from fractoscope.gui.library_actions import install_library
 from fractoscope.gui.panels import ImageInfoPanel, MessageBar, ModelPanel, PredictionPanel
 from fractoscope.gui.set_scale import SetScaleController, SetScaleDialog
 from fractoscope.gui.settings import COLORMAPS, AppSettings
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         self._build_controllers()
         self._connect()
         self._restore_settings()
+        self.library = install_library(self)  # reference library, Update model, similar images
 
     # ================================================================================ building
     def _build_widgets(self) -> None:

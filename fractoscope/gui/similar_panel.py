@@ -8,7 +8,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from fractoscope.adapt.library import SimilarImage
 from fractoscope.gui.adapt_worker import SIMILAR_K, FeatureService, similar_job
@@ -52,6 +59,10 @@ class SimilarPanel(QWidget):
         lay.addWidget(self.title)
         lay.addWidget(self.note)
         lay.addWidget(self.list, 1)
+        # Shown while a reference occupies the second pane (the window connects it).
+        self.back_button = QPushButton("Show the Grad-CAM pane again")
+        self.back_button.setVisible(False)
+        lay.addWidget(self.back_button)
         self.set_message("Analyse an image to see the closest images of the reference library.")
 
     def set_message(self, text: str) -> None:

@@ -421,6 +421,7 @@ class LinkedViewer(QWidget):
             pane.sigMouseLeft.connect(self._on_leave)
 
         self.image: np.ndarray | None = None
+        self.reference_title: str | None = None  # pane 1 shows a reference image (show_reference)
         self.last_cursor: tuple[float, float] | None = None
         self.state.observe(self._state_changed)
         self.histogram.setVisible(self.state.show_histogram)
@@ -547,6 +548,7 @@ class LinkedViewer(QWidget):
     ) -> None:
         """Show a new image (its analysis, if any, is forgotten: the state's result is cleared)."""
         self.image = img
+        self.reference_title = None
         if img is not None and pyramid is None:
             pyramid = display.pyramid(img)
         for pane in self.panes:
@@ -675,11 +677,41 @@ class LinkedViewer(QWidget):
         st = self.state
         for idx, levels in self._plan().items():
             pane = self.panes[idx]
+            if idx == 1 and self.reference_title is not None:
+                levels = []  # a reference image has no CAM of this analysis
+                pane.title.setText(self.reference_title)
             for lv in (1, 2):
                 pane.set_overlay(lv, st.cam(lv) if (lv in levels and st.shows(lv)) else None)
             if levels:
                 pane.title.setText(self._pane_title(levels))
         self._refresh_color_bars()
+
+    # --- a reference image beside the SEM image ---------------------------------------------------
+    def show_reference(
+        self,
+        img: np.ndarray,
+        levels: tuple[float, float] | None = None,
+        pyramid: list[np.ndarray] | None = None,
+        title: str = "Reference",
+        pixel_size_m: float | None = None,
+    ) -> None:
+        """Show another image (a labelled reference) in the second pane, side by side with the
+        SEM image, until ``clear_reference`` or the next image; pan and zoom stay linked."""
+        pane = self.panes[1]
+        self.reference_title = title
+        pane.set_image(img, levels, pyramid)
+        pane.scale_bar.set_pixel_size(pixel_size_m)
+        self._refresh_overlays()
+
+    def clear_reference(self) -> None:
+        """The second pane shows the SEM image and its CAM again."""
+        if self.reference_title is None:
+            return
+        self.reference_title = None
+        pane = self.panes[1]
+        pane.set_image(self.image, self.levels() if self.image is not None else None, self.panes[0]._pyramid)
+        pane.scale_bar.set_pixel_size(self.state.pixel_size_m)
+        self._refresh_overlays()
 
     def _refresh_color_bars(self) -> None:
         """A colour bar only beside a pane that draws a CAM (an empty pane has nothing to key)."""

@@ -150,3 +150,56 @@ def test_similar_panel_lists_the_image_itself_then_its_class(qtbot, images, tmp_
     with qtbot.waitSignal(panel.queue.finished, timeout=60_000):
         panel.request(pred, lib.root, None, device="cpu")
     assert panel.list.count() == 0 and "empty" in panel.note.text()
+
+
+def test_main_window_labels_updates_switches_model_and_compares(make_window, open_and_wait, qtbot, images,
+                                                               settings_path, tmp_path):
+    """In the window: Label as… the current image, Update model in the worker, accept the switch;
+    the status bar names the new model, the image is re-analysed with it, the Similar tab lists
+    the image's own library copy first and a click shows it in the second pane."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from fractoscope.model.taxonomy import Taxonomy
+
+    q = QSettings(str(settings_path), QSettings.Format.IniFormat)
+    q.setValue("library/root", str(tmp_path / "lib"))
+    q.sync()
+    w = make_window(auto_analyse=True)
+    feat = w.library
+    feat.lib.cache_dir = str(tmp_path / "cache")
+    query = images["striations"][0]
+    open_and_wait(w, query, analyse=True)
+    tax = Taxonomy.default()
+    feat.label_menu.aboutToShow.emit()  # filled from the class tree when it opens
+    _trigger(feat.label_menu, tax.display_name("fatigue"), tax.display_name("striations"))
+    assert feat.lib.counts() == {"fatigue": {"striations": 1}}
+    for l1, l2 in CLASSES.items():
+        for p in images[l2][1:]:
+            feat.lib.library.add(p, l1, l2)
+    feat.lib.refresh()
+    assert "bundled" in feat.model_status.text()
+
+    with qtbot.waitSignal(feat.lib.modelReady, timeout=300_000) as ready:
+        feat.act_update.trigger()
+    new_model = ready.args[0]
+    qtbot.waitUntil(lambda: getattr(feat, "_question", None) is not None and feat._question.isVisible())
+    with qtbot.waitSignal(w.analysisFinished, timeout=300_000) as analysed:
+        feat._question.done(QMessageBox.StandardButton.Yes)
+    assert str(w.service.model_path) == new_model
+    assert Path(new_model).stem in feat.model_status.text() and "adapted from" in feat.model_status.text()
+    pred = analysed.args[0]
+    assert pred.model.name == Path(new_model).stem and pred.taxonomy.level1 == list(CLASSES)
+    # Earlier models stay selectable: the bundled one and the new one.
+    feat.model_menu.aboutToShow.emit()
+    names = [a.text() for a in feat.model_menu.actions()]
+    assert any("bundled" in n for n in names) and any(Path(new_model).stem in n for n in names)
+
+    qtbot.waitUntil(lambda: len(feat.similar.items) == 3, timeout=120_000)
+    first = feat.similar.items[0]
+    assert Path(first.path).name == query.name and first.level2 == "striations"
+    with qtbot.waitSignal(feat.reference_loader.finished, timeout=60_000):
+        feat.similar.openReference.emit(first.path)
+    assert w.viewer.reference_title is not None and "Fatigue striations" in w.viewer.reference_title
+    feat.similar.back_button.click()
+    assert w.viewer.reference_title is None
