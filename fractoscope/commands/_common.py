@@ -26,8 +26,15 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def add_device_option(p: argparse.ArgumentParser, default: str | None = "auto", help: str | None = None) -> None:
+    """The one ``--device`` option of every command that runs the model."""
+    p.add_argument("--device", default=default, choices=DEVICES, help=help or "auto = CUDA when available, else CPU")
+
+
+def add_model_options(p: argparse.ArgumentParser, device_default: str | None = "auto") -> None:
+    """``--model`` and ``--device``, the same in every command that runs the model."""
     p.add_argument("--model", "-m", default=None, help="checkpoint .safetensors (default: the bundled HFFNet-2d)")
-    p.add_argument(
-        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available, else CPU"
-    )
+    add_device_option(p, device_default)

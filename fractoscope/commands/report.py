@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fractoscope.commands._common import add_model_options, fail
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -38,8 +40,7 @@ def register(subparsers) -> None:
         metavar="BATCH_DIR",
         help="take the image's stored prediction from this batch folder (no recomputation)",
     )
-    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    p.add_argument("--model", type=Path, default=None, help="model .safetensors (default: bundled)")
+    add_model_options(p)
     p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
     p.set_defaults(func=run)
 
@@ -102,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
                 args.out, sem, pred, _meta(args, DEFAULT_TITLE), args.page_size
             )
     except FractoscopeError as exc:
-        print(f"fractoscope report: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(str(pdf))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from fractoscope.commands._common import fail
+from fractoscope.commands._common import add_device_option, fail
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--backbone-lr", type=float, default=d.backbone_lr,
                    help=f"learning rate of the CNN stages that are not frozen (default {d.backbone_lr})")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_option(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from NAME's last epoch checkpoint")
