@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QToolButton
+from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QToolBar, QToolButton
 
 from fractoscope.gui.adapt_worker import AdaptSummary, list_models, models_dir_for
 from fractoscope.gui.library_dock import LibraryDock, library_root, set_library_root
@@ -103,9 +103,19 @@ class LibraryFeature(QObject):
         self.label_button.setToolTip("Add this image to the reference library under a class")
         self.label_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.label_button.setMenu(self.label_menu)
+        # In the toolbar (not inside the prediction panel: its tree keeps all its height), and
+        # on a right-click in the prediction tree.
+        bar = w.findChild(QToolBar, "main_toolbar")
+        if bar is not None:
+            bar.addSeparator()
+            bar.addWidget(self.label_button)
         panel = getattr(w, "prediction_panel", None)
-        if panel is not None and panel.layout() is not None:
-            panel.layout().addWidget(self.label_button)
+        tree = getattr(panel, "tree", None)
+        if tree is not None:
+            tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            tree.customContextMenuRequested.connect(
+                lambda pos: (self._fill_label_menu(), self.label_menu.exec(tree.viewport().mapToGlobal(pos)))
+            )
         tabs = getattr(w, "tabs", None)
         if tabs is not None:
             tabs.addTab(self.similar, "Similar")

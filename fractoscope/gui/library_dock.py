@@ -222,7 +222,8 @@ class LibraryWidget(QWidget):
                     if icon is not None:
                         leaf.setIcon(0, icon)
                     parent.addChild(leaf)
-            it1.setExpanded(True)
+        self.tree.expandAll()  # the thumbnails are the point of the list
+        self.tree.resizeColumnToContents(1)
         if not entries:
             self.status.setText('Empty. Label images with "Label as…" (prediction panel or Library menu).')
         elif not self.adapter.busy:
