@@ -21,24 +21,14 @@ from fractoscope.imaging.spec import InputSpec
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.model.info import ModelInfo
 from fractoscope.model.taxonomy import Taxonomy
+from fractoscope.paths import models_dir
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CARD_FORMAT = "fractoscope-model-card/1"
-
-
-def _bundled_models_dir() -> Path:
-    """models/ beside the package (source checkout) or inside a PyInstaller bundle."""
-    import sys
-
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen:
-        return Path(frozen) / "models"
-    return MODELS_DIR
 
 
 def default_model_path() -> Path:
     """The bundled checkpoint (newest ``hffnet2d-*.safetensors`` in ``models/``)."""
-    d = _bundled_models_dir()
+    d = models_dir()
     found = sorted(d.glob("hffnet2d-*.safetensors"))
     if not found:
         raise ModelError(f"no bundled model found in {d} (expected hffnet2d-*.safetensors)")
