@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fractoscope.batch.records import STATUS_FAILED, BatchRecord
-from fractoscope.batch.work import AnalyzerLike, ImageJob, ImageOutcome, now_iso, run_job
+from fractoscope.batch.work import AnalyzerLike, ImageJob, ImageOutcome, run_job
 from fractoscope.errors import FractoscopeError, ModelError
 from fractoscope.hashing import sha256_bytes, sha256_file
 
@@ -273,14 +272,4 @@ class DaskPool:
             raise ClusterError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - e.g. a worker without Fractoscope installed
             raise ClusterError(f"Dask task failed: {type(exc).__name__}: {exc}") from None
-        rec = BatchRecord(
-            path=job.path,
-            name=Path(job.path).name,
-            status=STATUS_FAILED,
-            key=job.key,
-            content_sha256=job.content_sha256,
-            model_sha256=job.model_sha256,
-            error=reason,
-            finished_at=now_iso(),
-        )
-        return ImageOutcome(job.index, rec)
+        return ImageOutcome(job.index, job.failed_record(reason, finished=True))

@@ -23,7 +23,7 @@ from fractoscope import __version__
 from fractoscope.atomic import write_atomic
 from fractoscope.batch.eta import EtaEstimator
 from fractoscope.batch.inputs import collect_inputs
-from fractoscope.batch.records import STATUS_FAILED, BatchRecord
+from fractoscope.batch.records import BatchRecord
 from fractoscope.batch.store import ResultStore
 from fractoscope.batch.work import (
     AnalyzerLike,
@@ -283,16 +283,7 @@ class BatchRun:
         )
 
     def hash_failure(self, item: _Item) -> ImageOutcome:
-        job = item.job
-        rec = BatchRecord(
-            path=job.path,
-            name=Path(job.path).name,
-            status=STATUS_FAILED,
-            model_sha256=job.model_sha256,
-            error=item.error,
-            finished_at=now_iso(),
-        )
-        return ImageOutcome(job.index, rec)
+        return ImageOutcome(item.job.index, item.job.failed_record(item.error, finished=True))
 
     def restart_eta(self) -> None:
         self._eta.restart()

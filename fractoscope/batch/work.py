@@ -81,6 +81,19 @@ class ImageJob:
     model_sha256: str
     crop_databar: bool = True
 
+    def failed_record(self, error: str = "", finished: bool = False) -> BatchRecord:
+        """This image's row when it could not be analysed (key and hash are empty if hashing failed)."""
+        return BatchRecord(
+            path=self.path,
+            name=Path(self.path).name,
+            status=STATUS_FAILED,
+            key=self.key,
+            content_sha256=self.content_sha256,
+            model_sha256=self.model_sha256,
+            error=error,
+            finished_at=now_iso() if finished else "",
+        )
+
 
 @dataclass
 class LoadedImage:
@@ -131,14 +144,7 @@ def analyse_image(
     """Model, CAMs and output files of one read image. Never raises for a bad image."""
     path = Path(job.path)
     t0 = time.monotonic()
-    record = BatchRecord(
-        path=job.path,
-        name=path.name,
-        status=STATUS_FAILED,
-        key=job.key,
-        content_sha256=job.content_sha256,
-        model_sha256=job.model_sha256,
-    )
+    record = job.failed_record()
     outcome = ImageOutcome(job.index, record)
     if loaded.error:
         record.error = loaded.error
