@@ -378,3 +378,51 @@ def test_stitch_fill_where_uncovered_and_validation():
         st_.add(TileBox(40, 40, 60, 60), np.ones((1, 5, 5)))
     with pytest.raises(ValueError):
         st_.add(TileBox(0, 0, 20, 20), np.ones((1, 5, 5)), weight=-1)
+
+
+# --- uncalibrated frame size ------------------------------------------------------------------------
+def test_uncalibrated_factor_brings_the_longer_side_to_the_limit():
+    from fractoscope.imaging import InputSpec, uncalibrated_factor
+
+    spec = InputSpec(tile_size=192, uncalibrated_max_side=768)
+    # 2000 x 1500 -> longer side 768: factor 768 / 2000 = 0.384 (worked by hand).
+    assert uncalibrated_factor((2000, 1500), spec) == pytest.approx(0.384)
+    assert uncalibrated_factor((1500, 2000), spec) == pytest.approx(0.384)
+    # Already small enough, or no limit: left as stored (never enlarged).
+    assert uncalibrated_factor((700, 500), spec) == 1.0
+    assert uncalibrated_factor((5000, 5000), InputSpec(tile_size=192)) == 1.0
+    # A long strip keeps one full tile across its short side: 192 / 200 = 0.96 > 768 / 3000.
+    assert uncalibrated_factor((200, 3000), spec) == pytest.approx(0.96)
+
+
+def test_prepare_reduces_only_uncalibrated_images_and_says_so():
+    from fractoscope.calibration import Calibration
+    from fractoscope.imaging import InputSpec, prepare_image
+    from fractoscope.io.sem_image import SemImage
+
+    spec = InputSpec(tile_size=192, uncalibrated_max_side=768)
+    tex = noise_texture((1600, 1200), seed=3).astype(np.float32)
+    prep = prepare_image(SemImage(data=tex), (1e-9, 1e-6), spec=spec)
+    assert prep.image.shape == (768, 576)  # 1600 x 0.48, 1200 x 0.48
+    assert prep.scale == pytest.approx(0.48)
+    assert prep.analysis_pixel_size_m is None
+    assert any("reduced 2.1×" in w and "768 px" in w for w in prep.warnings), prep.warnings
+    # The same pixels with a pixel size inside the trained range are analysed as stored.
+    cal = prepare_image(SemImage(data=tex, calibration=Calibration.isotropic(1e-7, "manual")), (1e-9, 1e-6), spec=spec)
+    assert cal.image.shape == tex.shape and cal.scale == 1.0
+    # A model card without the setting (written before it existed) analyses as stored.
+    old = prepare_image(SemImage(data=tex), (1e-9, 1e-6), spec=InputSpec(tile_size=192))
+    assert old.image.shape == tex.shape and old.scale == 1.0
+
+
+def test_uncalibrated_max_side_travels_with_the_card():
+    from fractoscope.imaging import InputSpec
+
+    spec = InputSpec(tile_size=192, uncalibrated_max_side=768)
+    card = {"input": spec.to_card()}
+    assert card["input"]["uncalibrated_max_side"] == 768
+    assert InputSpec.from_card(card) == spec
+    del card["input"]["uncalibrated_max_side"]
+    assert InputSpec.from_card(card).uncalibrated_max_side is None
+    with pytest.raises(ValueError, match="at least one tile"):
+        InputSpec(tile_size=192, uncalibrated_max_side=100)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -38,3 +39,13 @@ def add_model_options(p: argparse.ArgumentParser, device_default: str | None = "
     """``--model`` and ``--device``, the same in every command that runs the model."""
     p.add_argument("--model", "-m", default=None, help="checkpoint .safetensors (default: the bundled HFFNet-2d)")
     add_device_option(p, device_default)
+
+
+def print_progress(prefix: str) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback printing ``prefix done/total`` on one stderr line (about 20 updates)."""
+
+    def _p(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 20) == 0:
+            print(f"\r{prefix} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return _p

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fractoscope.commands._common import fail, print_json
+from fractoscope.commands._common import fail, print_json, print_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     from fractoscope.analysis.confidence import collect, fit_confidence, write_confidence_block
     from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.errors import FractoscopeError
-    from fractoscope.train.data import print_progress
 
     if args.components < 1:
         return fail("--components must be at least 1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fractoscope.commands._common import add_model_options, fail, print_json
+from fractoscope.commands._common import add_model_options, fail, print_json, print_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.errors import FractoscopeError
-    from fractoscope.train.data import print_progress
     from fractoscope.train.evaluate import evaluate_folder, format_confusion
 
     try:

@@ -7,7 +7,7 @@ elsewhere) -> stitch (:class:`Stitcher` blends per-tile maps back into a full-im
 """
 
 from .grey import normalize_contrast, to_float_grey
-from .prepare import MAX_UPSAMPLING, PreparedImage, prepare_image
+from .prepare import MAX_UPSAMPLING, PreparedImage, prepare_image, uncalibrated_factor
 from .resample import resample_to_pixel_size
 from .spec import InputSpec
 from .stitch import Stitcher
@@ -28,4 +28,5 @@ __all__ = [
     "tile_grid",
     "tile_weight",
     "to_float_grey",
+    "uncalibrated_factor",
 ]

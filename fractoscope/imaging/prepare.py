@@ -33,6 +33,21 @@ class PreparedImage:
     warnings: list[str]
 
 
+def uncalibrated_factor(shape: tuple[int, int], spec: InputSpec) -> float:
+    """Analysis pixels per original pixel for an image without a pixel size (<= 1).
+
+    The longer side is brought down to ``spec.uncalibrated_max_side`` px, but the shorter side
+    never below one tile (``spec.tile_size`` px), so a long narrow strip still gives a full tile.
+    1.0 when the spec sets no limit or the image is already small enough.
+    """
+    limit = spec.uncalibrated_max_side
+    h, w = int(shape[0]), int(shape[1])
+    if limit is None or max(h, w) <= limit:
+        return 1.0
+    factor = max(limit / max(h, w), spec.tile_size / max(1, min(h, w)))
+    return min(1.0, factor)
+
+
 def prepare_image(
     sem: SemImage,
     pixel_size_range_m: tuple[float, float] | None = None,
@@ -40,6 +55,9 @@ def prepare_image(
     spec: InputSpec | None = None,
 ) -> PreparedImage:
     """Normalise ``sem.image`` for the model; bring its scale towards the model's trained range.
+
+    An image without a pixel size is reduced to the spec's uncalibrated frame size
+    (:func:`uncalibrated_factor`); ``scale`` then says by how much.
 
     The contrast stretch uses ``spec.percentile_clip`` (the model card's). A calibrated image
     finer than the trained range is reduced (anti-aliased) to the finest trained pixel size; a
@@ -93,8 +111,14 @@ def prepare_image(
                 f"is too small to reduce: features look larger than the model knows them"
             )
     elif px is None:
+        note = ""
+        factor = uncalibrated_factor(img.shape[:2], spec)
+        if factor < 1.0:
+            # Same anti-aliased resampling as a calibrated image, in arbitrary length units.
+            img, scale = resample_to_pixel_size(img, 1.0, 1.0 / factor)
+            note = f"; it was reduced {1 / factor:.1f}× to {max(img.shape[:2])} px across, the frame size the model was trained on"
         warnings.append(
             "the image has no pixel size: features are judged by their look alone, not their "
-            "size (set the scale for a better result)"
+            f"size (set the scale for a better result){note}"
         )
     return PreparedImage(img.astype(np.float32, copy=False), scale, px, analysis_px, warnings)

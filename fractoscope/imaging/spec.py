@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# New models analyse an uncalibrated image at this many tiles across its longer side: their
+# uncalibrated training crops cover 21-86 % of a 448-px generated frame (scale jitter 0.5-2 of a
+# 192-px tile), 4 tiles across gives 25 % while keeping striation-scale detail of large scans.
+UNCALIBRATED_TILES_ACROSS = 4
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -20,6 +25,13 @@ class InputSpec:
     mean: float = 0.5
     std: float = 0.25
     channels: int = 1
+    # An image without a pixel size is reduced (never enlarged) until its longer side is at most
+    # this many pixels, px; None analyses it as stored. Operators frame a fracture so that its
+    # features fill the field about as the generator frames them, so an uncalibrated 2000-px scan
+    # shows the same features 3-4x larger in pixels than the 448-px training frames: reducing it
+    # to a training-like frame size is the uncalibrated counterpart of resampling to the trained
+    # pixel size.
+    uncalibrated_max_side: int | None = None
 
     def __post_init__(self) -> None:
         lo, hi = (float(v) for v in self.percentile_clip)
@@ -30,6 +42,9 @@ class InputSpec:
             raise ValueError(f"tile size must be an integer of at least 16 px, got {self.tile_size!r}")
         if not (math.isfinite(self.mean) and math.isfinite(self.std) and self.std > 0):
             raise ValueError(f"normalisation needs a finite mean and a positive std, got {self.mean}, {self.std}")
+        side = self.uncalibrated_max_side
+        if side is not None and (int(side) != side or side < self.tile_size):
+            raise ValueError(f"uncalibrated_max_side must be an integer of at least one tile ({self.tile_size} px), got {side!r}")
 
     @classmethod
     def from_card(cls, card: dict, default_tile_size: int | None = None) -> InputSpec:
@@ -44,11 +59,15 @@ class InputSpec:
             mean=float(norm.get("mean", d.mean)),
             std=float(norm.get("std", d.std)),
             channels=int(block.get("channels", d.channels)),
+            # Absent from cards written before it existed: those models analyse such images as stored.
+            uncalibrated_max_side=(
+                None if block.get("uncalibrated_max_side") is None else int(block["uncalibrated_max_side"])
+            ),
         )
 
     def to_card(self) -> dict:
         """The model card's ``input`` block."""
-        return {
+        block = {
             "size": int(self.tile_size),
             "channels": int(self.channels),
             "normalisation": {
@@ -57,6 +76,9 @@ class InputSpec:
                 "std": self.std,
             },
         }
+        if self.uncalibrated_max_side is not None:
+            block["uncalibrated_max_side"] = int(self.uncalibrated_max_side)
+        return block
 
     def standardise(self, tiles: np.ndarray) -> np.ndarray:
         """[0, 1] tiles -> the network's input scale, float32 (``(x - mean) / std``)."""

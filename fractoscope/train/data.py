@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -117,14 +116,6 @@ def load_images(
         if progress:
             progress(i + 1, len(items))
     return out, failed
-
-
-def print_progress(prefix: str) -> Callable[[int, int], None]:
-    def _p(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 20) == 0:
-            print(f"\r{prefix} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-    return _p
 
 
 def link_family_subset(src: Path, dst: Path, families: list[str] | tuple[str, ...]) -> int:

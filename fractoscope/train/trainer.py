@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from fractoscope import __version__
 from fractoscope.atomic import atomic_path, write_atomic
 from fractoscope.errors import FractoscopeError
-from fractoscope.imaging.spec import InputSpec
+from fractoscope.imaging.spec import UNCALIBRATED_TILES_ACROSS, InputSpec
 from fractoscope.model.checkpoint import load_checkpoint, read_card, resolve_device, save_checkpoint
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.model.taxonomy import Taxonomy
@@ -290,7 +290,7 @@ def input_spec_for(cfg: TrainConfig) -> InputSpec:
     checkpoint's; a new one gets the defaults at ``cfg.input_size``."""
     if cfg.init_from:
         return InputSpec.from_card(read_card(Path(cfg.init_from)))
-    return InputSpec(tile_size=cfg.input_size)
+    return InputSpec(tile_size=cfg.input_size, uncalibrated_max_side=UNCALIBRATED_TILES_ACROSS * cfg.input_size)
 
 
 def _standardise(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
