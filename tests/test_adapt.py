@@ -281,7 +281,9 @@ def test_similar_images_are_the_same_image_then_its_class(data, base, tmp_path):
     assert near[0].similarity >= near[1].similarity >= near[2].similarity
     assert near[0].thumbnail.dtype == np.uint8 and max(near[0].thumbnail.shape) <= 128
     assert near[0].pixel_size_m == pytest.approx(read_sem(query).calibration.pixel_size_m)
-    # A held-out image: its nearest library images are mostly of its own mechanism.
-    held = sorted((data["test"] / "fatigue" / "striations").glob("*.tif"))[0]
-    near = lib.similar(base.analyze(read_sem(held), with_cams=False), k=3)  # all cached now
-    assert sum(s.level1 == "fatigue" for s in near) >= 2
+    # Held-out images: the nearest library image shares the mechanism far more often than the
+    # 1 in 3 of a random pick (30 images, 3 mechanisms).
+    held = sorted(data["test"].rglob("*.tif"))
+    agree = [lib.similar(base.analyze(read_sem(h), with_cams=False), k=1)[0].level1 == h.parent.parent.name
+             for h in held]
+    assert len(held) == 30 and sum(agree) >= 18, sum(agree)

@@ -174,7 +174,10 @@ def test_input_spec_is_read_from_the_card_and_used(tmp_path):
     card["input"]["normalisation"] = {"percentile_clip": [5.0, 95.0], "mean": 0.4, "std": 0.3}
     dst.with_suffix(".json").write_text(json.dumps(card))
     m = load_checkpoint(dst)
-    assert m.info.input_spec == InputSpec(tile_size=m.info.input_size, percentile_clip=(5.0, 95.0), mean=0.4, std=0.3)
+    assert m.info.input_spec == InputSpec(
+        tile_size=m.info.input_size, percentile_clip=(5.0, 95.0), mean=0.4, std=0.3,
+        uncalibrated_max_side=card["input"].get("uncalibrated_max_side"),
+    )
     a = Analyzer(dst, "cpu")
     assert a.input_spec == m.info.input_spec
     # 5-95 % clipping saturates 5 % of a ramp's pixels at each end; 0.5-99.5 % only 0.5 %.
