@@ -106,7 +106,8 @@ def test_train_library_reports_through_the_callback_and_holds_out_by_name(tiny_s
     assert log.val_level1_accuracy != log.val_level1_accuracy  # NaN: no validation split
     assert log.heldout_level1_accuracy in (0.0, 0.5, 1.0)  # two held-out images, one crop each
     assert res.selected_epoch == 1 and res.card["training"]["selected_epoch"] == 1
-    assert InputSpec.from_card(res.card) == InputSpec(tile_size=cfg.input_size)
+    # A new model analyses uncalibrated images at 4 tiles across (README, "Uncalibrated images").
+    assert InputSpec.from_card(res.card) == InputSpec(tile_size=cfg.input_size, uncalibrated_max_side=4 * cfg.input_size)
 
 
 def test_train_refuses_a_holdout_pattern_that_matches_nothing(tiny_set, tmp_path, capsys):

@@ -139,7 +139,9 @@ def test_analysis_fills_prediction_panel_and_overlays(make_window, open_and_wait
     # Clicking any class shows that class's CAM, not the predicted one's.
     other = next(c for c in tax.level2 if c != pred.level2.label)
     item = w.prediction_panel.items[(2, other)]
+    w.prediction_panel.tree.scrollToItem(item)  # rows are sorted by probability: it may be below the fold
     rect = w.prediction_panel.tree.visualItemRect(item)
+    assert rect.isValid() and w.prediction_panel.tree.viewport().rect().contains(rect.center())
     QTest.mouseClick(w.prediction_panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert w.viewer.cam_labels[2] == tax.display_name(other)
     assert w.act_l2.isChecked()
