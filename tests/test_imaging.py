@@ -407,6 +407,10 @@ def test_prepare_reduces_only_uncalibrated_images_and_says_so():
     assert prep.scale == pytest.approx(0.48)
     assert prep.analysis_pixel_size_m is None
     assert any("reduced 2.1×" in w and "768 px" in w for w in prep.warnings), prep.warnings
+    # 1 % over the limit: left as stored, and the warning does not claim a reduction.
+    near = prepare_image(SemImage(data=tex[:775, :500]), (1e-9, 1e-6), spec=spec)
+    assert near.image.shape == (775, 500) and near.scale == 1.0
+    assert not any("reduced" in w for w in near.warnings)
     # The same pixels with a pixel size inside the trained range are analysed as stored.
     cal = prepare_image(SemImage(data=tex, calibration=Calibration.isotropic(1e-7, "manual")), (1e-9, 1e-6), spec=spec)
     assert cal.image.shape == tex.shape and cal.scale == 1.0
