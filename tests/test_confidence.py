@@ -120,7 +120,8 @@ def calibrated(tmp_path_factory):
     # A synth folder: for a model whose card lists held-out generator families, calibrate uses
     # those images as the reference, as in production.
     generate_dataset(data, per_class=4, seed=9101, size=384)
-    rc = main(["calibrate", str(model), str(data), "--device", "cpu"])
+    # A non-default number of principal axes: the card's command must say so to reproduce the fit.
+    rc = main(["calibrate", str(model), str(data), "--device", "cpu", "--components", "32"])
     assert rc == 0
     from fractoscope.analysis.pipeline import Analyzer
 
@@ -136,6 +137,8 @@ def test_calibrate_writes_a_readable_block(calibrated):
     # In spreads of the calibration images' scores: never inside their bulk.
     assert math.isfinite(block["ood"]["threshold"]) and block["ood"]["threshold"] >= 3.0
     assert "real" in block["ood"]["threshold_why"]  # the choice is explained in the card
+    assert block["fitted_on"]["command"].endswith("--components 32")
+    assert block["ood"]["statistics"]["mahalanobis"]["variances"]["shape"] == [32]
     cm = ConfidenceModel.from_card(block)
     assert cm.fitted and cm.ood is not None
     assert analyzer.confidence_model.fitted

@@ -7,6 +7,10 @@ import sys
 
 from fractoscope.commands._common import fail, print_json, print_progress
 
+# Principal axes of the tile-feature covariance kept by the Mahalanobis part of the OOD score;
+# the bundled model is calibrated with more (see its card's metrics.ood_components).
+DEFAULT_COMPONENTS = 48
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="held-out labelled images: level1/level2/*")
     p.add_argument("--reference", metavar="DIR", help="labelled images of a held-out style (optional)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--components", type=int, default=48, help="principal axes kept of the feature covariance")
+    p.add_argument("--components", type=int, default=DEFAULT_COMPONENTS,
+                   help=f"principal axes kept of the feature covariance (default {DEFAULT_COMPONENTS})")
     p.add_argument("--dry-run", action="store_true", help="fit and print, do not write the card")
     p.add_argument("--json", action="store_true", help="print the fitted block (without the statistics)")
     p.set_defaults(func=run)
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         ref = collect(analyzer, ref_items, print_progress("reference images")) if ref_items else None
         command = f"fractoscope calibrate {args.model} {args.data_dir}" + (
             f" --reference {args.reference}" if args.reference else ""
-        )
+        ) + (f" --components {args.components}" if args.components != DEFAULT_COMPONENTS else "")
         block = fit_confidence(
             data,
             tax,
