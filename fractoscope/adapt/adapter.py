@@ -225,7 +225,7 @@ def refit_confidence(
             f"not fitted: needs at least {MIN_IMAGES_FOR_CONFIDENCE} images with 2+ per class; "
             "the analysis uses its margin rule"
         )
-    from fractoscope.analysis.confidence import CalibrationData, fit_confidence
+    from fractoscope.analysis.confidence import OOD_COMPONENTS, CalibrationData, fit_confidence
 
     weights = [f.tile_weights.astype(np.float64) for f, _, _ in items]
     data = CalibrationData(
@@ -241,7 +241,7 @@ def refit_confidence(
     n_tiles = sum(int((w > 0).sum()) for w in weights)
     try:
         block = fit_confidence(
-            data, taxonomy, n_components=int(max(4, min(48, n_tiles // 4))),
+            data, taxonomy, n_components=int(max(4, min(OOD_COMPONENTS, n_tiles // 4))),
             source={"images": len(items), "logits": f"out-of-fold ({oof.folds}-fold over images)"},
         )
     except (ValueError, np.linalg.LinAlgError) as exc:

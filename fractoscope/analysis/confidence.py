@@ -58,6 +58,9 @@ TARGET_SELECTIVE_ACCURACY = 0.95
 IN_QUANTILE = 0.99
 REFERENCE_QUANTILE = 0.99
 MIN_OOD_THRESHOLD = 2.0
+# Principal axes of the tile-feature covariance kept by the Mahalanobis part of the OOD score
+# (`calibrate --components`; the bundled model uses more, see its card's metrics.ood_components).
+OOD_COMPONENTS = 48
 OOD_THRESHOLD_WHY = (
     "Real fractographs differ from generated ones, so a threshold at a usual percentile of the "
     "training data (e.g. the 95th) would flag nearly every real image and the flag would mean "
@@ -172,7 +175,7 @@ class MahalanobisOOD:
         return int(self.class_means.shape[1])
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, n_components: int = 48) -> MahalanobisOOD:
+    def fit(cls, features: np.ndarray, labels: np.ndarray, n_components: int = OOD_COMPONENTS) -> MahalanobisOOD:
         from sklearn.covariance import LedoitWolf
 
         x = np.asarray(features, np.float64)
@@ -563,7 +566,7 @@ def fit_confidence(
     data: CalibrationData,
     taxonomy: Taxonomy,
     reference: CalibrationData | None = None,
-    n_components: int = 48,
+    n_components: int = OOD_COMPONENTS,
     source: dict | None = None,
 ) -> dict:
     """Fit temperatures, OOD statistics and thresholds; returns the card's ``confidence`` block.

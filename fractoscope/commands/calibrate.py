@@ -7,10 +7,6 @@ import sys
 
 from fractoscope.commands._common import fail, print_json, print_progress
 
-# Principal axes of the tile-feature covariance kept by the Mahalanobis part of the OOD score;
-# the bundled model is calibrated with more (see its card's metrics.ood_components).
-DEFAULT_COMPONENTS = 48
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="held-out labelled images: level1/level2/*")
     p.add_argument("--reference", metavar="DIR", help="labelled images of a held-out style (optional)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--components", type=int, default=DEFAULT_COMPONENTS,
-                   help=f"principal axes kept of the feature covariance (default {DEFAULT_COMPONENTS})")
+    p.add_argument("--components", type=int, default=None,
+                   help="principal axes kept of the feature covariance (default: fractoscope.analysis.confidence.OOD_COMPONENTS, 48)")
     p.add_argument("--dry-run", action="store_true", help="fit and print, do not write the card")
     p.add_argument("--json", action="store_true", help="print the fitted block (without the statistics)")
     p.set_defaults(func=run)
@@ -57,11 +53,16 @@ def held_out_families(card: dict) -> set[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fractoscope.analysis.confidence import collect, fit_confidence, write_confidence_block
+    from fractoscope.analysis.confidence import (
+        OOD_COMPONENTS,
+        collect,
+        fit_confidence,
+        write_confidence_block,
+    )
     from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.errors import FractoscopeError
 
-    if args.components < 1:
+    if args.components is not None and args.components < 1:
         return fail("--components must be at least 1")
     try:
         analyzer = Analyzer(args.model, args.device)
@@ -88,14 +89,16 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{args.data_dir}: no images of the model's trained generator families")
         data = collect(analyzer, items, print_progress("calibration images"))
         ref = collect(analyzer, ref_items, print_progress("reference images")) if ref_items else None
-        command = f"fractoscope calibrate {args.model} {args.data_dir}" + (
-            f" --reference {args.reference}" if args.reference else ""
-        ) + (f" --components {args.components}" if args.components != DEFAULT_COMPONENTS else "")
+        command = f"fractoscope calibrate {args.model} {args.data_dir}"
+        if args.reference:
+            command += f" --reference {args.reference}"
+        if args.components is not None:  # recorded so that the card's command reproduces the fit
+            command += f" --components {args.components}"
         block = fit_confidence(
             data,
             tax,
             ref,
-            n_components=args.components,
+            n_components=args.components or OOD_COMPONENTS,
             source={
                 "data_dir": str(args.data_dir),
                 "reference": args.reference or (f"held-out families of DATA_DIR: {sorted(held)}" if ref else None),
