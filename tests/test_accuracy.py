@@ -30,7 +30,8 @@ def analyzer():
 
 # The floors issue 9 sets for generated images (fresh seed, 300 images) are level 1 >= 0.97 and
 # level 2 >= 0.92. The bundled hffnet2d-v2 meets the level-2 floor but not the level-1 one: it
-# scored 0.960 / 0.950 on the full seed-4242 set (model card). The default suite guards against
+# scored 0.960 / 0.950 on the full seed-4242 set and 0.947 / 0.927 on seed 7373, a seed made after
+# the weights were chosen (model card). The default suite guards against
 # regressions below what v2 reached, with room for the sampling noise of 50 images (one image is
 # 2 points), and the slow test below keeps the issue's target, expected to fail, so nobody
 # mistakes the regression floor for the goal.
@@ -48,12 +49,14 @@ def test_bundled_model_stays_above_its_regression_floor(synthetic_test_set, anal
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hffnet2d-v2 scored 0.960 / 0.950 on seed 4242: below issue 9's level-1 floor")
-def test_bundled_model_meets_the_issue_floors(tmp_path, analyzer):
+@pytest.mark.xfail(strict=True, reason="hffnet2d-v2 scored 0.960 / 0.950 on seed 4242 and 0.947 / 0.927 on "
+                   "seed 7373: below issue 9's level-1 floor")
+@pytest.mark.parametrize("seed", [4242, 7373])
+def test_bundled_model_meets_the_issue_floors(tmp_path, analyzer, seed):
     from fractoscope.synth.generate import generate_dataset
     from fractoscope.train.evaluate import evaluate_folder
 
-    generate_dataset(tmp_path, per_class=30, seed=4242, size=512)
+    generate_dataset(tmp_path, per_class=30, seed=seed, size=512)
     ev = evaluate_folder(tmp_path, analyzer)
     assert ev.n == 300 and not ev.failed
     assert ev.level1_accuracy >= TARGET_FLOOR[0] and ev.level2_accuracy >= TARGET_FLOOR[1]
