@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -52,6 +54,26 @@ def test_evaluate_json_for_two_level_and_level1_only_trees(tiny_set, tmp_path, c
         assert key in d
     assert d["n"] == 10 and len(d["confusion_level2"]) == 10
     assert sum(map(sum, d["confusion_level1"])) == 10
+    # Per-image results carry the generator family and mixture from the synth manifest (read here
+    # with the csv module), and the per-family / per-mixture tallies add up to them.
+    with (tiny_set / "synth_manifest.csv").open(newline="") as f:
+        manifest = {r["path"]: r for r in csv.DictReader(f)}
+    ims = d["images"]
+    assert sorted(im["path"] for im in ims) == sorted(manifest)
+    for im in ims:
+        row = manifest[im["path"]]
+        assert (im["level1"], im["level2"], im["family"], im["mixture"]) == (
+            row["level1"], row["level2"], row["family"], row["mixture"])
+        assert im["correct_level1"] == (im["predicted_level1"] == im["level1"])
+    c1 = d["confusion_level1"]
+    assert sum(im["correct_level1"] for im in ims) == sum(c1[i][i] for i in range(len(c1)))
+    fams = Counter(r["family"] for r in manifest.values())
+    assert {k: v["n"] for k, v in d["by_family"].items()} == dict(fams)
+    mixes = Counter(r["mixture"] or "none" for r in manifest.values())
+    assert {k: v["n"] for k, v in d["by_mixture"].items()} == dict(mixes)
+    for fam, v in d["by_family"].items():
+        right = [im["correct_level1"] for im in ims if im["family"] == fam]
+        assert v["level1_accuracy"] == pytest.approx(sum(right) / len(right))
 
     flat = tmp_path / "flat"
     for img in tiny_set.glob("*/*/*.tif"):
@@ -61,6 +83,9 @@ def test_evaluate_json_for_two_level_and_level1_only_trees(tiny_set, tmp_path, c
     assert main(["evaluate", str(flat), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["n"] == 10 and d["level2_accuracy"] is None and d["confusion_level2"] is None
+    # No manifest in a copied folder: no family breakdown, but still one record per image.
+    assert d["by_family"] == {} and d["by_mixture"] == {} and len(d["images"]) == 10
+    assert all(im["family"] == "" and im["level2"] is None for im in d["images"])
 
 
 def test_fine_tune_bundled_model_on_a_lab_taxonomy(tiny_set, tmp_path, capsys):

@@ -52,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
             for lab, v in pc.items():
                 if v["support"] or v["precision"] == v["precision"]:
                     print(f"  {lab:24s} {v['precision']:.3f} / {v['recall']:.3f} / {v['support']}")
+        weak = {k: v for k, v in d["by_family"].items() if v["level1_accuracy"] < 1.0}
+        if weak:
+            print("\ngenerator families with wrong level-1 answers (accuracy / n):")
+            for fam, v in sorted(weak.items(), key=lambda kv: kv[1]["level1_accuracy"]):
+                print(f"  {fam:24s} {v['level1_accuracy']:.3f} / {v['n']}")
         print("\nlevel-1 confusion (rows true, cols predicted):")
         print(format_confusion(ev.confusion_level1, ev.level1_labels))
         if ev.confusion_level2 is not None:

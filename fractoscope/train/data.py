@@ -20,6 +20,7 @@ class LabelledImage:
     level1: str
     level2: str | None  # None in a level1-only tree
     family: str = ""  # generator sub-style, from a synth manifest in the root folder (if any)
+    mixture: str = ""  # what the generator mixed into a minority region ("" none; synth manifest)
 
 
 def scan_labelled_folder(root: Path) -> tuple[list[LabelledImage], Taxonomy | None]:
@@ -52,10 +53,10 @@ def scan_labelled_folder(root: Path) -> tuple[list[LabelledImage], Taxonomy | No
         raise FractoscopeError(f"{root}: no images found in level1/level2/ sub-folders")
     manifest = load_manifest(root)
     if manifest:
-        items = [
-            replace(i, family=manifest.get(i.path.relative_to(root).as_posix(), {}).get("family", ""))
-            for i in items
-        ]
+        def row(i: LabelledImage) -> dict:
+            return manifest.get(i.path.relative_to(root).as_posix(), {})
+
+        items = [replace(i, family=row(i).get("family", ""), mixture=row(i).get("mixture", "")) for i in items]
     if two_level and any(i.level2 is None for i in items):
         raise FractoscopeError(f"{root}: mixes level1/*.tif and level1/level2/*.tif layouts")
     if not two_level:

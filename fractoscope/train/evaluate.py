@@ -26,6 +26,29 @@ class Evaluation:
     uncertain: list[bool] = field(default_factory=list)
     correct_level1: list[bool] = field(default_factory=list)
     correct_level2: list[bool | None] = field(default_factory=list)
+    # Per evaluated image, for finding what fails: path (relative to the folder), true and predicted
+    # labels, flag, and the generator family / mixture when the folder has a synth manifest.
+    images: list[dict] = field(default_factory=list)
+
+    def by_group(self, key: str) -> dict[str, dict]:
+        """Accuracy per generator ``family`` or ``mixture`` ("none" for unmixed frames); empty when
+        the folder has no synth manifest. Tells a generator or recipe change which styles fail."""
+        if not any(im.get("family") for im in self.images):
+            return {}
+        groups: dict[str, list[dict]] = {}
+        for im in self.images:
+            groups.setdefault(im.get(key) or "none", []).append(im)
+        out = {}
+        for name in sorted(groups):
+            ims = groups[name]
+            r2 = [im["correct_level2"] for im in ims if im["correct_level2"] is not None]
+            out[name] = {
+                "n": len(ims),
+                "level1_accuracy": float(np.mean([im["correct_level1"] for im in ims])),
+                "level2_accuracy": float(np.mean(r2)) if r2 else None,
+                "flagged_fraction": float(np.mean([im["uncertain"] for im in ims])),
+            }
+        return out
 
     def selective(self) -> dict:
         """Selective classification: how the uncertain flag splits right from wrong answers."""
@@ -87,6 +110,9 @@ class Evaluation:
             "failed": [{"path": p, "error": e} for p, e in self.failed],
             "model": self.model,
             "selective": self.selective(),
+            "by_family": self.by_group("family"),
+            "by_mixture": self.by_group("mixture"),
+            "images": self.images,
         }
         return d
 
@@ -97,7 +123,8 @@ def evaluate_folder(
     """Score every image of ``data_dir`` (level1/level2/* or level1/*) with ``analyzer``."""
     from fractoscope.io import read_sem
 
-    items, tree_tax = scan_labelled_folder(Path(data_dir))
+    data_dir = Path(data_dir)
+    items, tree_tax = scan_labelled_folder(data_dir)
     tax = analyzer.model_info.taxonomy
     unknown = sorted({i.level1 for i in items} - set(tax.level1))
     unknown += sorted({i.level2 for i in items if i.level2} - set(tax.level2))
@@ -110,6 +137,7 @@ def evaluate_folder(
     uncertain: list[bool] = []
     right1: list[bool] = []
     right2: list[bool | None] = []
+    images: list[dict] = []
     for k, it in enumerate(items):
         try:
             pred = analyzer.analyze(read_sem(it.path), with_cams=False)
@@ -123,6 +151,18 @@ def evaluate_folder(
             if c2 is not None and it.level2 and pred.has_level2:
                 c2[tax.level2.index(it.level2), tax.level2.index(pred.level2.label)] += 1
                 right2[-1] = pred.level2.label == it.level2
+            images.append({
+                "path": it.path.relative_to(data_dir).as_posix(),
+                "level1": it.level1,
+                "level2": it.level2,
+                "predicted_level1": pred.level1.label,
+                "predicted_level2": pred.level2.label if pred.has_level2 else None,
+                "uncertain": bool(pred.confidence.uncertain),
+                "correct_level1": right1[-1],
+                "correct_level2": right2[-1],
+                "family": it.family,
+                "mixture": it.mixture,
+            })
         if progress:
             progress(k + 1, len(items))
     info = analyzer.model_info
@@ -137,6 +177,7 @@ def evaluate_folder(
         uncertain=uncertain,
         correct_level1=right1,
         correct_level2=right2,
+        images=images,
     )
 
 
