@@ -22,12 +22,9 @@ class Evaluation:
     confusion_level2: np.ndarray | None
     failed: list[tuple[str, str]] = field(default_factory=list)
     model: dict = field(default_factory=dict)
-    # Per evaluated image: flagged uncertain?, level-1 right?, level-2 right? (None: no label).
-    uncertain: list[bool] = field(default_factory=list)
-    correct_level1: list[bool] = field(default_factory=list)
-    correct_level2: list[bool | None] = field(default_factory=list)
-    # Per evaluated image, for finding what fails: path (relative to the folder), true and predicted
-    # labels, flag, and the generator family / mixture when the folder has a synth manifest.
+    # Per evaluated image: path (relative to the folder), true and predicted labels, flagged
+    # uncertain?, level-1 right?, level-2 right? (None: no label), and the generator family /
+    # mixture when the folder has a synth manifest. The selective and per-group figures come from it.
     images: list[dict] = field(default_factory=list)
 
     def by_group(self, key: str) -> dict[str, dict]:
@@ -52,10 +49,10 @@ class Evaluation:
 
     def selective(self) -> dict:
         """Selective classification: how the uncertain flag splits right from wrong answers."""
-        u = np.array(self.uncertain, bool)
-        c1 = np.array(self.correct_level1, bool)
-        c2 = np.array([c for c in self.correct_level2 if c is not None], bool)
-        u2 = np.array([f for f, c in zip(self.uncertain, self.correct_level2, strict=True) if c is not None], bool)
+        u = np.array([im["uncertain"] for im in self.images], bool)
+        c1 = np.array([im["correct_level1"] for im in self.images], bool)
+        c2 = np.array([im["correct_level2"] for im in self.images if im["correct_level2"] is not None], bool)
+        u2 = np.array([im["uncertain"] for im in self.images if im["correct_level2"] is not None], bool)
 
         def acc(c: np.ndarray, m: np.ndarray) -> float | None:
             return float(c[m].mean()) if m.any() else None
@@ -134,9 +131,6 @@ def evaluate_folder(
     c1 = np.zeros((len(tax.level1),) * 2, np.int64)
     c2 = np.zeros((len(tax.level2),) * 2, np.int64) if two_level else None
     failed: list[tuple[str, str]] = []
-    uncertain: list[bool] = []
-    right1: list[bool] = []
-    right2: list[bool | None] = []
     images: list[dict] = []
     for k, it in enumerate(items):
         try:
@@ -145,12 +139,10 @@ def evaluate_folder(
             failed.append((str(it.path), str(exc)))
         else:
             c1[tax.level1.index(it.level1), tax.level1.index(pred.level1.label)] += 1
-            uncertain.append(pred.confidence.uncertain)
-            right1.append(pred.level1.label == it.level1)
-            right2.append(None)
+            right2 = None
             if c2 is not None and it.level2 and pred.has_level2:
                 c2[tax.level2.index(it.level2), tax.level2.index(pred.level2.label)] += 1
-                right2[-1] = pred.level2.label == it.level2
+                right2 = pred.level2.label == it.level2
             images.append({
                 "path": it.path.relative_to(data_dir).as_posix(),
                 "level1": it.level1,
@@ -158,8 +150,8 @@ def evaluate_folder(
                 "predicted_level1": pred.level1.label,
                 "predicted_level2": pred.level2.label if pred.has_level2 else None,
                 "uncertain": bool(pred.confidence.uncertain),
-                "correct_level1": right1[-1],
-                "correct_level2": right2[-1],
+                "correct_level1": pred.level1.label == it.level1,
+                "correct_level2": right2,
                 "family": it.family,
                 "mixture": it.mixture,
             })
@@ -174,9 +166,6 @@ def evaluate_folder(
         confusion_level2=c2,
         failed=failed,
         model={"name": info.name, "sha256": info.sha256},
-        uncertain=uncertain,
-        correct_level1=right1,
-        correct_level2=right2,
         images=images,
     )
 
