@@ -53,10 +53,11 @@ def scan_labelled_folder(root: Path) -> tuple[list[LabelledImage], Taxonomy | No
         raise FractoscopeError(f"{root}: no images found in level1/level2/ sub-folders")
     manifest = load_manifest(root)
     if manifest:
-        def row(i: LabelledImage) -> dict:
-            return manifest.get(i.path.relative_to(root).as_posix(), {})
+        def from_manifest(i: LabelledImage) -> LabelledImage:
+            row = manifest.get(i.path.relative_to(root).as_posix(), {})
+            return replace(i, family=row.get("family", ""), mixture=row.get("mixture", ""))
 
-        items = [replace(i, family=row(i).get("family", ""), mixture=row(i).get("mixture", "")) for i in items]
+        items = [from_manifest(i) for i in items]
     if two_level and any(i.level2 is None for i in items):
         raise FractoscopeError(f"{root}: mixes level1/*.tif and level1/level2/*.tif layouts")
     if not two_level:
