@@ -210,7 +210,9 @@ def test_mixtures_leave_the_labelled_morphology_the_majority():
         mixed, tag = gen._mix(rng, c, surf, 128, 50e-9)
         assert tag and tag != c
         assert mixed.other is not None and mixed.other.shape == (128, 128)
-        assert float(mixed.other.mean()) < 0.5, (c, fam)
+        # At most 30 % of the frame is not the labelled class (generate.MIXTURE_MAX_FRACTION):
+        # the label must be what the frame visibly shows.
+        assert float(mixed.other.mean()) <= 0.3 + 1e-3, (c, fam)
         # The minority region really differs from the original surface there.
         sel = mixed.other > 0.9
         assert sel.any() and not np.allclose(mixed.height[sel], surf.height[sel])

@@ -74,7 +74,9 @@ def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, pla
         phase = (r + wav * sp * rng.uniform(0.1, 0.5)) / (sp * grow)
         k = rng.uniform(0.55, 0.85)
         amp = sp * rng.uniform(0.2, 0.45)  # faint: a fraction of the spacing
-        fade = np.clip(1 + 0.6 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.1, None)
+        # Contrast varies along the plateau but the lines stay resolved on all of it: where they
+        # faded to nothing a plateau was a flat facet, i.e. cleavage, not striations.
+        fade = np.clip(1 + 0.35 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.45, None)
         t = rng.normal(0, 0.2, 2)
         h[m] = (amp * fade * _striation_profile(phase, k) + t[0] * (yy[m] - size / 2) + t[1] * (xx[m] - size / 2)
                 + rng.normal(0, 0.06 * size))

@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 from fractoscope.synth import brittle, corrosion, ductile, fatigue, wear
-from fractoscope.synth.common import Surface, bumps, fbm, loguniform, soft_mask
+from fractoscope.synth.common import Surface, bumps, fbm, loguniform
 from fractoscope.synth.render import (
     OPERATOR_MODES,
     acquire,
@@ -68,6 +68,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {c: tuple(m.families) for c, m in MORPHOL
 
 DATABAR_PROBABILITY = 0.15
 MIXTURE_PROBABILITY = 0.3  # a second morphology or a smeared/flat patch in part of the frame
+# The most of the frame that anything other than the labelled morphology may cover (the mixed-in
+# region and the class's own smeared patches together). At 45 % a sparse class (a few pits, faded
+# striations) was no longer what the frame visibly showed, so its label was noise, not a harder case.
+MIXTURE_MAX_FRACTION = 0.3
 TILT_PROBABILITY = 0.3
 DEBRIS_PROBABILITY = 0.3
 FOCUS_PROBABILITY = 0.3
@@ -109,18 +113,32 @@ def _normalised_height(h: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: float) -> tuple[Surface, str]:
-    """Put a minority region (< half the frame) of another morphology or of smeared metal in."""
+    """Put a minority region (at most MIXTURE_MAX_FRACTION of the frame, with the family's own
+    patches) of another morphology or of smeared metal in; returns the surface and the tag ("" if the
+    family's own patches already fill the allowance)."""
     shape = surf.height.shape
-    m = soft_mask(rng, shape, rng.uniform(0.12, 0.35), size * rng.uniform(0.15, 0.5))
-    if surf.other is not None:
-        # The class keeps the majority: the mixed-in region and the family's own patches
-        # together stay under ~45 % of the frame.
-        m = m * (1 - surf.other)
-        room = 0.45 - float(surf.other.mean())
-        have = float(m.mean())
-        if have > room:  # shrink the region (raise its threshold), keep its soft edge
-            thr = float(np.quantile(m, 1.0 - max(room, 0.0)))
-            m = np.clip((m - thr) / max(1.0 - thr, 1e-6), 0.0, 1.0)
+    # The class stays clearly dominant: the mixed-in region and the family's own patches together
+    # cover at most MIXTURE_MAX_FRACTION of the frame.
+    free = 1.0 - surf.other if surf.other is not None else np.ones(shape, np.float32)
+    room = MIXTURE_MAX_FRACTION - float(1.0 - free.mean())
+    if room < 0.05:  # the family's own patches already fill the allowance: no second region
+        return surf, ""
+    field = fbm(rng, shape, beta=4.0, cutoff=1.0 / max(size * rng.uniform(0.15, 0.5), 4.0))
+
+    def region(frac: float) -> np.ndarray:
+        # A blob covering ~frac of the frame with a soft edge (as common.soft_mask), outside the
+        # family's own patches.
+        thr = np.quantile(field, 1.0 - frac)
+        return np.clip((field - thr) / (0.12 * field.std() + 1e-6) + 0.5, 0.0, 1.0).astype(np.float32) * free
+
+    frac = rng.uniform(0.1, 0.25)
+    m = region(frac)
+    if float(m.mean()) > room:  # shrink the blob (raise its threshold) until it fits, keep its edge
+        lo, hi = 0.0, frac
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if float(region(mid).mean()) <= room else (lo, mid)
+        m = region(lo)
     albedo = surf.albedo if surf.albedo is not None else np.ones(shape, np.float32)
     if rng.random() < 0.6:
         other = [c for c in MORPHOLOGIES if c != level2]
