@@ -38,7 +38,8 @@ def _cells(level2: str, seed: int, size: int) -> list[tuple[np.ndarray, str]]:
     r = render_details(level2, image_rng(seed, level2, 100), size, tilt=True, mixture=False, operator="normal")
     out.append((_f(r.image), f"{r.family} tilt {r.tilt_deg:.0f}°"))
     r = render_details(level2, image_rng(seed, level2, 101), size, tilt=False, mixture=True, operator="normal")
-    out.append((_f(r.image), f"{r.family} + {r.mixture}"))
+    # No tag: the family's own smeared patches already fill the mixture allowance (generate._mix).
+    out.append((_f(r.image), f"{r.family} + {r.mixture or 'own smeared patches'}"))
     mode = ("bright", "low_contrast", "saturated")[len(level2) % 3]  # varied, and stable across runs
     r = render_details(level2, image_rng(seed, level2, 102), size, mixture=False, operator=mode)
     out.append((_f(r.image), f"{r.family} {mode}"))
