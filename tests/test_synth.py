@@ -218,6 +218,21 @@ def test_mixtures_leave_the_labelled_morphology_the_majority():
         assert sel.any() and not np.allclose(mixed.height[sel], surf.height[sel])
 
 
+def test_no_second_region_when_the_familys_own_patches_fill_the_allowance():
+    """A frame already 28 % smeared by its own family gets no mixed-in morphology: more would leave
+    under 70 % showing the labelled class."""
+    from fractoscope.synth import generate as gen
+    from fractoscope.synth.common import Surface
+
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(100, 100)).astype(np.float32)
+    other = np.zeros((100, 100), np.float32)
+    other[:28] = 1.0  # 28 % of the frame
+    out, tag = gen._mix(rng, "striations", Surface(h, None, other), 100, 50e-9)
+    assert tag == ""
+    assert np.array_equal(out.height, h) and np.array_equal(out.other, other)
+
+
 def test_gallery_has_one_row_per_class_and_a_column_per_family_and_effect():
     from fractoscope.synth.gallery import EXTRAS, HEAD_H, LABEL_W, make_gallery
 

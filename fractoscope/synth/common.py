@@ -312,15 +312,25 @@ def grouped_field(
     return best.astype(np.float32), lab
 
 
+def blob_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Smooth noise whose upper part, thresholded by :func:`soft_region`, gives blobs ``scale`` px across."""
+    return fbm(rng, shape, beta=4.0, cutoff=1.0 / max(scale, 4.0))
+
+
+def soft_region(field: np.ndarray, frac: float, edge: float = 0.12) -> np.ndarray:
+    """The part of ``field`` above its (1 - ``frac``) quantile, soft-edged (0..1): about ``frac`` of
+    the frame. ``edge`` is the soft edge width as a fraction of the field's std."""
+    thr = np.quantile(field, 1.0 - frac)
+    return np.clip((field - thr) / (edge * field.std() + 1e-6) + 0.5, 0.0, 1.0).astype(np.float32)
+
+
 def soft_mask(rng: np.random.Generator, shape: tuple[int, int], frac: float, scale: float,
               edge: float = 0.12) -> np.ndarray:
     """A blobby region covering about ``frac`` of the frame, soft-edged (0..1), from smooth noise.
 
     ``scale`` is the blob size in pixels, ``edge`` the soft edge width as a fraction of the noise std.
     """
-    f = fbm(rng, shape, beta=4.0, cutoff=1.0 / max(scale, 4.0))
-    thr = np.quantile(f, 1.0 - frac)
-    return np.clip((f - thr) / (edge * f.std() + 1e-6) + 0.5, 0.0, 1.0).astype(np.float32)
+    return soft_region(blob_field(rng, shape, scale), frac, edge)
 
 
 def blur(a: np.ndarray, sigma: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from fractoscope.errors import FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 from fractoscope.synth import brittle, corrosion, ductile, fatigue, wear
-from fractoscope.synth.common import Surface, bumps, fbm, loguniform
+from fractoscope.synth.common import Surface, blob_field, bumps, fbm, loguniform, soft_region
 from fractoscope.synth.render import (
     OPERATOR_MODES,
     acquire,
@@ -123,13 +123,10 @@ def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: fl
     room = MIXTURE_MAX_FRACTION - float(1.0 - free.mean())
     if room < 0.05:  # the family's own patches already fill the allowance: no second region
         return surf, ""
-    field = fbm(rng, shape, beta=4.0, cutoff=1.0 / max(size * rng.uniform(0.15, 0.5), 4.0))
+    field = blob_field(rng, shape, size * rng.uniform(0.15, 0.5))
 
     def region(frac: float) -> np.ndarray:
-        # A blob covering ~frac of the frame with a soft edge (as common.soft_mask), outside the
-        # family's own patches.
-        thr = np.quantile(field, 1.0 - frac)
-        return np.clip((field - thr) / (0.12 * field.std() + 1e-6) + 0.5, 0.0, 1.0).astype(np.float32) * free
+        return soft_region(field, frac) * free  # outside the family's own patches
 
     frac = rng.uniform(0.1, 0.25)
     m = region(frac)
