@@ -9,6 +9,7 @@ conditional on level 1); the regularisation of each chosen by cross-validation o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 from collections.abc import Callable
@@ -182,25 +183,36 @@ def out_of_fold_logits(
 
 def hierarchical_cv(
     items: list[tuple[ImageFeatures, int, int]], taxonomy: Taxonomy, oof: OutOfFold | None
-) -> CVResult:
-    """Image-level level-2 accuracy of the whole top-down decision from held-out logits,
-    aggregated and decoded exactly as the pipeline does."""
+) -> tuple[CVResult, CVResult]:
+    """Image-level (level-1, level-2) accuracy of the whole top-down decision from held-out logits,
+    aggregated and decoded exactly as the pipeline does.
+
+    Both levels come from the same held-out predictions, so level 2 (right only when its mechanism
+    is right too) can never score above level 1. The level-2 result means nothing when the
+    folder has no level-2 labels."""
     from fractoscope.analysis.confidence import hierarchical_probabilities
 
     if oof is None:
-        return CVResult(None, None, 0)
-    l2 = taxonomy.level2
+        return CVResult(None, None, 0), CVResult(None, None, 0)
+    l1, l2 = taxonomy.level1, taxonomy.level2
     parent = np.array(taxonomy.parent_index())
-    y = np.array([j for _, _, j in items])
-    pred = np.zeros(len(items), int)
+    y1 = np.array([i for _, i, _ in items])
+    y2 = np.array([j for _, _, j in items])
+    pred1 = np.zeros(len(items), int)
+    pred2 = np.zeros(len(items), int)
     for i, (f, _, _) in enumerate(items):
         p1, p2 = hierarchical_probabilities(oof.logits_level1[i], oof.logits_level2[i], parent)
         img1 = aggregate(p1, f.tile_weights)
         joint = aggregate(p2, f.tile_weights)
-        kids = np.flatnonzero(parent == int(np.argmax(img1)))
-        pred[i] = int(kids[np.argmax(joint[kids])])
-    recall = {l2[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}
-    return CVResult(float((pred == y).mean()), float(np.mean(list(recall.values()))), oof.folds, recall)
+        pred1[i] = int(np.argmax(img1))
+        kids = np.flatnonzero(parent == pred1[i])
+        pred2[i] = int(kids[np.argmax(joint[kids])])
+
+    def result(y: np.ndarray, pred: np.ndarray, names: list[str]) -> CVResult:
+        recall = {names[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}
+        return CVResult(float((pred == y).mean()), float(np.mean(list(recall.values()))), oof.folds, recall)
+
+    return result(y1, pred1, l1), result(y2, pred2, l2)
 
 
 # Below this many images the fitted temperatures and thresholds would rest on too little; the
@@ -280,8 +292,9 @@ def _cv_dict(cv: CVResult | None) -> dict | None:
         "balanced_accuracy": cv.balanced_accuracy,
         "folds": cv.folds,
         "per_class_recall": cv.per_class_recall,
-        "note": "image-level, tile probabilities aggregated like predict; the regularisation was "
-        "chosen on the same folds, so this is slightly optimistic" if cv.folds else
+        "note": "image-level, tile probabilities aggregated like predict, both levels from the same "
+        "held-out predictions; the regularisation was chosen on the same images, so this is slightly "
+        "optimistic" if cv.folds else
         "not measured: a class has fewer than 2 images",
     }
 
@@ -370,8 +383,13 @@ def adapt_model(
     oof = out_of_fold_logits(
         items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, folder.has_level2, cancel
     )
+    oof1, oof2 = hierarchical_cv(items, tax, oof)
+    if oof is not None:
+        # Report level 1 from the same held-out predictions as level 2 (select_C's folds differ, so
+        # its figure could sit below level 2's); keep its scores of the regularisation grid.
+        cv1 = dataclasses.replace(oof1, C_scores=cv1.C_scores)
     if folder.has_level2:
-        cv2 = hierarchical_cv(items, tax, oof)
+        cv2 = oof2
     confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof, folder.has_level2)
     if cancel is not None and cancel():
         raise AnalysisCancelled("cancelled")

@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     cv1, cv2 = res.cv_level1, res.cv_level2
     if cv1.folds:
-        print(f"{cv1.folds}-fold cross-validated image accuracy: level 1 {_pct(cv1.accuracy)} "
+        # Folds are stratified by the finest label: a class with fewer images than --folds caps them.
+        fewer = f" (fewer than --folds {args.folds}: a class has only {cv1.folds} images)" if cv1.folds < args.folds else ""
+        print(f"{cv1.folds}-fold cross-validated image accuracy{fewer}: level 1 {_pct(cv1.accuracy)} "
               f"(balanced {_pct(cv1.balanced_accuracy)})", end="")
         if cv2 is not None:
             print(f", level 2 {_pct(cv2.accuracy)}" + ("" if cv2.folds else " (a morphology has < 2 images)"))
