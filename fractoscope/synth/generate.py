@@ -119,8 +119,9 @@ def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: fl
     shape = surf.height.shape
     # The class stays clearly dominant: the mixed-in region and the family's own patches together
     # cover at most MIXTURE_MAX_FRACTION of the frame.
-    free = 1.0 - surf.other if surf.other is not None else np.ones(shape, np.float32)
-    room = MIXTURE_MAX_FRACTION - float(1.0 - free.mean())
+    own = float(surf.other.mean()) if surf.other is not None else 0.0
+    room = MIXTURE_MAX_FRACTION - own
+    free = 1.0 - surf.other if surf.other is not None else 1.0
     if room < 0.05:  # the family's own patches already fill the allowance: no second region
         return surf, ""
     field = blob_field(rng, shape, size * rng.uniform(0.15, 0.5))
