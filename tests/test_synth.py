@@ -245,3 +245,19 @@ def test_gallery_has_one_row_per_class_and_a_column_per_family_and_effect():
         for c in range(ncol):
             y, x = HEAD_H + r * (tile + gap), LABEL_W + c * (tile + gap)
             assert g[y : y + tile // 2, x : x + tile].std() > 1
+
+
+def test_galling_shows_sharp_edged_lumps_and_craters():
+    # Galled metal is torn: welded-on lumps and torn-out craters end in steep walls, so a good part
+    # of every frame lies next to a height step far steeper than the surrounding roughness. Smooth
+    # undulations (the previous drawing: steep walls near 0-4 % of the frame, 99th-percentile slope
+    # about 4x the median) read as a plain directional texture instead.
+    from fractoscope.synth.wear import _galling
+
+    for i in range(12):
+        rng = np.random.default_rng(i)
+        px = float(np.exp(rng.uniform(np.log(20e-9), np.log(1e-6))))
+        g = np.hypot(*np.gradient(_galling(rng, 256, px).height.astype(np.float64)))
+        steep = g > 5 * np.median(g)
+        assert ndi.binary_dilation(steep, iterations=3).mean() > 0.1, i
+        assert np.percentile(g, 99) > 5 * np.median(g), i

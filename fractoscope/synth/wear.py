@@ -190,15 +190,32 @@ def _smeared(rng: np.random.Generator, size: int, px: float) -> Surface:
 
 
 def _galling(rng: np.random.Generator, size: int, px: float) -> Surface:
-    """Galling: material torn out (craters) and welded on elsewhere (rough lumps), severe relief."""
+    """Galling: metal torn out of the surface (craters with steep torn walls and a rough floor) and
+    welded on elsewhere (lumps with torn, granular tops and curled bright edges), smeared along the
+    sliding direction.
+
+    Real galled surfaces show this severe, torn relief at every magnification; the lumps and craters
+    are therefore sharp-edged regions covering a good part of the frame, not smooth undulations,
+    which at high magnification read as a featureless or directional texture (what low-magnification
+    fatigue looks like) instead of wear.
+    """
     shape = (size, size)
-    L = pick_scale(rng, (1e-6, 40e-6), px, (16, size / 3.0))
+    L = pick_scale(rng, (1e-6, 40e-6), px, (20, size / 3.0))
     angle = rng.uniform(0, 2 * np.pi)
     h = rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.3, cutoff=0.3, aniso=2.0, angle=angle)
     f = fbm(rng, shape, beta=3.2, cutoff=2.0 / L, aniso=rng.uniform(1.5, 3), angle=angle)
-    lumps = np.clip(f - 0.5, 0, None)
-    pits = np.clip(-f - 0.7, 0, None)
-    h += rng.uniform(0.3, 0.8) * L * lumps - rng.uniform(0.3, 0.8) * L * pits
-    h += rng.uniform(0.5, 2.0) * fbm(rng, shape, beta=2.0, cutoff=0.35) * (lumps > 0)  # torn, granular
-    h += rng.uniform(1.0, 3.0) * fbm(rng, shape, beta=2.8, cutoff=0.2, aniso=6.0, angle=angle)
-    return Surface(h.astype(np.float32))
+    f += 0.2 * fbm(rng, shape, beta=2.0, cutoff=0.3)  # ragged, torn outlines
+    lump = ndi.binary_opening(f > np.quantile(f, 1 - rng.uniform(0.15, 0.35)), iterations=1)
+    crater = ndi.binary_opening(f < np.quantile(f, rng.uniform(0.08, 0.2)), iterations=1)
+    dl = ndi.distance_transform_edt(lump).astype(np.float32)
+    dc = ndi.distance_transform_edt(crater).astype(np.float32)
+    torn = np.abs(fbm(rng, shape, beta=2.0, cutoff=0.35))  # granular, torn metal
+    hl, hc = L * rng.uniform(0.12, 0.3), L * rng.uniform(0.1, 0.25)
+    # Welded-on lump: steep flank, domed torn granular top, edge curled up where it was sheared off.
+    h += np.where(lump, hl * np.sqrt(np.minimum(1.0, dl / (rng.uniform(0.15, 0.4) * L))) + rng.uniform(1.0, 3.0) * torn
+                  + rng.uniform(1.5, 4.0) * np.exp(-dl / 2.0), 0.0)
+    # Torn-out crater: steep wall, rough floor with tear ridges.
+    h -= np.where(crater, hc * np.minimum(1.0, dc / 1.5) - rng.uniform(1.0, 3.0) * torn, 0.0)
+    h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.8, cutoff=0.2, aniso=6.0, angle=angle)
+    albedo = np.where(lump, rng.uniform(1.0, 1.25), 1.0).astype(np.float32)  # transferred metal
+    return Surface(h.astype(np.float32), albedo)
