@@ -212,8 +212,8 @@ def _galling(rng: np.random.Generator, size: int, px: float) -> Surface:
     torn = np.abs(fbm(rng, shape, beta=2.0, cutoff=0.35))  # granular, torn metal
     hl, hc = L * rng.uniform(0.12, 0.3), L * rng.uniform(0.1, 0.25)
     # Welded-on lump: steep flank, domed torn granular top, edge curled up where it was sheared off.
-    h += np.where(lump, hl * np.sqrt(np.minimum(1.0, dl / (rng.uniform(0.15, 0.4) * L))) + rng.uniform(1.0, 3.0) * torn
-                  + rng.uniform(1.5, 4.0) * np.exp(-dl / 2.0), 0.0)
+    flank, grain, curl = rng.uniform(0.15, 0.4) * L, rng.uniform(1.0, 3.0), rng.uniform(1.5, 4.0)
+    h += np.where(lump, hl * np.sqrt(np.minimum(1.0, dl / flank)) + grain * torn + curl * np.exp(-dl / 2.0), 0.0)
     # Torn-out crater: steep wall, rough floor with tear ridges.
     h -= np.where(crater, hc * np.minimum(1.0, dc / 1.5) - rng.uniform(1.0, 3.0) * torn, 0.0)
     h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.8, cutoff=0.2, aniso=6.0, angle=angle)
