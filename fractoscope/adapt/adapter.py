@@ -383,13 +383,13 @@ def adapt_model(
     oof = out_of_fold_logits(
         items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, folder.has_level2, cancel
     )
-    oof1, oof2 = hierarchical_cv(items, tax, oof)
+    held1, held2 = hierarchical_cv(items, tax, oof)  # CV results of both levels
     if oof is not None:
         # Report level 1 from the same held-out predictions as level 2 (select_C's folds differ, so
         # its figure could sit below level 2's); keep its scores of the regularisation grid.
-        cv1 = dataclasses.replace(oof1, C_scores=cv1.C_scores)
+        cv1 = dataclasses.replace(held1, C_scores=cv1.C_scores)
     if folder.has_level2:
-        cv2 = oof2
+        cv2 = held2
     confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof, folder.has_level2)
     if cancel is not None and cancel():
         raise AnalysisCancelled("cancelled")
