@@ -20,11 +20,16 @@ class Surface:
 
     ``other`` (0..1) marks where the frame does *not* show the class's own morphology (smooth or
     smeared patches a family draws), so a mixture added later keeps the class the dominant one.
+
+    ``feature_px`` is the size (pixels) of the finest feature that identifies the class where one
+    does (the striation spacing): an image labelled with the class shows it resolved, so the imaging
+    chain keeps its blur below it.
     """
 
     height: np.ndarray
     albedo: np.ndarray | None = None
     other: np.ndarray | None = None
+    feature_px: float | None = None
 
 
 def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:

@@ -73,10 +73,12 @@ def _plateau_striations(rng: np.random.Generator, size: int, spacing: float, pla
         grow = 1 + rng.uniform(-0.2, 0.3) * (r - r.min()) / size  # spacing grows with crack length
         phase = (r + wav * sp * rng.uniform(0.1, 0.5)) / (sp * grow)
         k = rng.uniform(0.55, 0.85)
-        amp = sp * rng.uniform(0.2, 0.45)  # faint: a fraction of the spacing
+        # Faint, a fraction of the spacing, but resolved: the frames whose lines vanished in the
+        # imaging chain's noise were flat facets (cleavage) labelled striations.
+        amp = sp * rng.uniform(0.3, 0.5)
         # Contrast varies along the plateau but the lines stay resolved on all of it: where they
         # faded to nothing a plateau was a flat facet, i.e. cleavage, not striations.
-        fade = np.clip(1 + 0.35 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.45, None)
+        fade = np.clip(1 + 0.35 * fbm(rng, shape, beta=3.5, cutoff=8.0 / size)[m], 0.6, None)
         t = rng.normal(0, 0.2, 2)
         h[m] = (amp * fade * _striation_profile(phase, k) + t[0] * (yy[m] - size / 2) + t[1] * (xx[m] - size / 2)
                 + rng.normal(0, 0.06 * size))
@@ -108,7 +110,8 @@ def striations(rng: np.random.Generator, size: int, px: float, family: str) -> S
         h, other = _smear(rng, h, rng.uniform(0.08, 0.3), rng.uniform(0, np.pi))
     h += 0.12 * spacing * fbm(rng, shape, beta=2.3, cutoff=0.3)
     h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
-    return Surface(h.astype(np.float32), None, other)
+    # The finest plateau spacing (each plateau draws 0.8-1.25x ``spacing``): the imaging keeps it resolved.
+    return Surface(h.astype(np.float32), None, other, 0.8 * spacing)
 
 
 def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:

@@ -89,6 +89,7 @@ class Rendered:
     family: str
     tilt_deg: float = 0.0
     mixture: str = ""  # "" none, "smeared" patch, or the level-2 class of the minority region
+    feature_px: float | None = None  # finest class-defining feature kept resolved (Surface.feature_px)
 
 
 def image_rng(seed: int, level2: str, index: int) -> np.random.Generator:
@@ -158,7 +159,8 @@ def _mix(rng: np.random.Generator, level2: str, surf: Surface, size: int, px: fl
         tag = "smeared"
     h = surf.height * (1 - m) + h2 * m
     other = m if surf.other is None else np.maximum(surf.other, m)
-    return Surface(h.astype(np.float32), (albedo * (1 - m) + a2 * m).astype(np.float32), other), tag
+    return Surface(h.astype(np.float32), (albedo * (1 - m) + a2 * m).astype(np.float32), other,
+                   surf.feature_px), tag
 
 
 def _debris(rng: np.random.Generator, surf: Surface, size: int) -> Surface:
@@ -172,7 +174,7 @@ def _debris(rng: np.random.Generator, surf: Surface, size: int) -> Surface:
     charge = rng.uniform(1.2, 2.5)
     glow = ndi.gaussian_filter((part > 0).astype(np.float32), rng.uniform(1.0, 4.0))
     albedo = albedo * (1 + (charge - 1) * np.clip(glow * 2, 0, 1))
-    return Surface(h.astype(np.float32), albedo.astype(np.float32), surf.other)
+    return Surface(h.astype(np.float32), albedo.astype(np.float32), surf.other, surf.feature_px)
 
 
 def _tilted(rng: np.random.Generator, make: Callable[[int], Surface], size: int) -> tuple[Surface, float]:
@@ -200,7 +202,9 @@ def _tilted(rng: np.random.Generator, make: Callable[[int], Surface], size: int)
         a = ndi.map_coordinates(surf.albedo, [ys, xs], order=1, mode="reflect")
     if surf.other is not None:
         o = ndi.map_coordinates(surf.other, [ys, xs], order=1, mode="reflect")
-    return Surface(h.astype(np.float32), a, o), float(np.rad2deg(t))
+    # Foreshortening shrinks features along the tilted axis; the perspective shrinks one edge more.
+    feat = None if surf.feature_px is None else surf.feature_px * float(np.cos(t)) * (1 - abs(k) / 2)
+    return Surface(h.astype(np.float32), a, o, feat), float(np.rad2deg(t))
 
 
 def render_details(
@@ -258,11 +262,15 @@ def render_details(
     else:
         surf, tilt_deg = make(size), 0.0
     sig = se_signal(surf, irng)
+    # A frame labelled by a fine feature (striations) has it in focus: whoever labelled the real
+    # image saw it. Blur (beam and depth of field) stays below a quarter of its size, which keeps
+    # at least ~30 % of the feature's contrast (Gaussian transfer at its fundamental).
+    max_blur = None if surf.feature_px is None else surf.feature_px / 4
     if do_focus:
-        sig = varying_focus(sig, srng)
-    img = acquire(sig, irng, operator)
+        sig = varying_focus(sig, srng, max_blur)
+    img = acquire(sig, irng, operator, max_blur)
     rows = add_databar(img, px, irng) if irng.random() < DATABAR_PROBABILITY else 0
-    return Rendered(to_dtype(img, irng), px, rows, level2, family, tilt_deg, mixed)
+    return Rendered(to_dtype(img, irng), px, rows, level2, family, tilt_deg, mixed, surf.feature_px)
 
 
 def render_fractograph(level2: str, rng: np.random.Generator, size: int = 512,

@@ -167,9 +167,15 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float, family
 
 def _smeared(rng: np.random.Generator, size: int, px: float) -> Surface:
     """Adhesive transfer layer smeared along the sliding direction: tongues of plastically flowed
-    metal with curled leading edges and ripples across the flow."""
+    metal with curled leading edges, scored along the flow, with weak ripples across it.
+
+    Several tongues and their torn edges are in every frame: one tongue filling the frame left a
+    smooth, nearly featureless field (or, with its ripples, a striation-like one) that no analyst
+    would label adhesive wear. The scoring along the sliding direction is the stronger texture, so
+    the ripples across the flow do not read as fatigue striations.
+    """
     shape = (size, size)
-    L = pick_scale(rng, (1e-6, 50e-6), px, (20, size / 2.5))
+    L = pick_scale(rng, (1e-6, 50e-6), px, (16, size / 5))
     angle = rng.uniform(0, 2 * np.pi)
     base = rng.uniform(0.8, 2.0) * fbm(rng, shape, beta=2.6, cutoff=0.3)
     field = fbm(rng, shape, beta=3.4, cutoff=2.0 / L, aniso=rng.uniform(3, 8), angle=angle)
@@ -177,9 +183,9 @@ def _smeared(rng: np.random.Generator, size: int, px: float) -> Surface:
     d = ndi.distance_transform_edt(m).astype(np.float32)
     th = rng.uniform(3, 10)
     u, _ = rotated_coords(shape, angle)
-    ripple = np.sin(u / rng.uniform(3, 10) + 2 * fbm(rng, shape, beta=3.5, cutoff=0.05)) * rng.uniform(0.2, 1.0)
+    ripple = np.sin(u / rng.uniform(3, 10) + 2 * fbm(rng, shape, beta=3.5, cutoff=0.05)) * rng.uniform(0.1, 0.5)
     layer = th * np.minimum(1, d / 2.0) + rng.uniform(2, 6) * np.exp(-d / rng.uniform(2, 6)) + ripple
-    layer += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
+    layer += rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=10.0, angle=angle)
     h = np.where(m, layer, base)
     # Flakes about to detach: cracks across the flow.
     if rng.random() < 0.6:
