@@ -247,6 +247,16 @@ def test_gallery_has_one_row_per_class_and_a_column_per_family_and_effect():
             assert g[y : y + tile // 2, x : x + tile].std() > 1
 
 
+def _steep_walls(make, size: int, px_range: tuple[float, float], draws: int = 12):
+    """For ``draws`` surfaces of a wear family maker: the fraction of the frame within 3 px of a
+    height step steeper than 5x the median slope, and the slope image."""
+    for i in range(draws):
+        rng = np.random.default_rng(i)
+        px = float(np.exp(rng.uniform(np.log(px_range[0]), np.log(px_range[1]))))
+        g = np.hypot(*np.gradient(make(rng, size, px).height.astype(np.float64)))
+        yield float(ndi.binary_dilation(g > 5 * np.median(g), iterations=3).mean()), g
+
+
 def test_galling_shows_sharp_edged_lumps_and_craters():
     # Galled metal is torn: welded-on lumps and torn-out craters end in steep walls, so a good part
     # of every frame lies next to a height step far steeper than the surrounding roughness. Smooth
@@ -254,12 +264,8 @@ def test_galling_shows_sharp_edged_lumps_and_craters():
     # about 4x the median) read as a plain directional texture instead.
     from fractoscope.synth.wear import _galling
 
-    for i in range(12):
-        rng = np.random.default_rng(i)
-        px = float(np.exp(rng.uniform(np.log(20e-9), np.log(1e-6))))
-        g = np.hypot(*np.gradient(_galling(rng, 256, px).height.astype(np.float64)))
-        steep = g > 5 * np.median(g)
-        assert ndi.binary_dilation(steep, iterations=3).mean() > 0.1, i
+    for i, (near, g) in enumerate(_steep_walls(_galling, 256, (20e-9, 1e-6))):
+        assert near > 0.1, i
         assert np.percentile(g, 99) > 5 * np.median(g), i
 
 
@@ -313,9 +319,5 @@ def test_smeared_transfer_layer_shows_several_tongue_edges():
     # steep edges near under 5 % of the frame (0.044, 0.042); now every frame has more than 6 %.
     from fractoscope.synth.wear import _smeared
 
-    for i in range(12):
-        rng = np.random.default_rng(i)
-        px = float(np.exp(rng.uniform(np.log(15e-9), np.log(800e-9))))
-        g = np.hypot(*np.gradient(_smeared(rng, 448, px).height.astype(np.float64)))
-        steep = g > 5 * np.median(g)
-        assert ndi.binary_dilation(steep, iterations=3).mean() > 0.06, i
+    for i, (near, _) in enumerate(_steep_walls(_smeared, 448, (15e-9, 800e-9))):
+        assert near > 0.06, i
