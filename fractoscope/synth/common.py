@@ -23,7 +23,7 @@ class Surface:
 
     ``feature_px`` is the size (pixels) of the finest feature that identifies the class where one
     does (the striation spacing): an image labelled with the class shows it resolved, so the imaging
-    chain keeps its blur below it and its noise low (``render.acquire``'s ``max_blur``).
+    chain keeps its blur below it and its noise low (``render_details``).
     """
 
     height: np.ndarray

@@ -27,6 +27,7 @@ from fractoscope.model.taxonomy import Taxonomy
 from fractoscope.synth import brittle, corrosion, ductile, fatigue, wear
 from fractoscope.synth.common import Surface, blob_field, bumps, fbm, loguniform, soft_region
 from fractoscope.synth.render import (
+    FINE_FEATURE_MIN_DOSE,
     OPERATOR_MODES,
     acquire,
     add_databar,
@@ -262,13 +263,15 @@ def render_details(
     else:
         surf, tilt_deg = make(size), 0.0
     sig = se_signal(surf, irng)
-    # A frame labelled by a fine feature (striations) has it in focus: whoever labelled the real
-    # image saw it. Blur (beam and depth of field) stays below a quarter of its size, which keeps
-    # at least ~30 % of the feature's contrast (Gaussian transfer at its fundamental).
-    max_blur = None if surf.feature_px is None else surf.feature_px / 4
+    # A frame labelled by a fine feature (striations) has it in focus and out of the noise: whoever
+    # labelled the real image saw it. Blur (beam and depth of field) stays below a quarter of its
+    # size, which keeps at least ~30 % of the feature's contrast (Gaussian transfer at its
+    # fundamental), and the scan is slow.
+    fine = surf.feature_px is not None
+    max_blur = surf.feature_px / 4 if fine else None
     if do_focus:
         sig = varying_focus(sig, srng, max_blur)
-    img = acquire(sig, irng, operator, max_blur)
+    img = acquire(sig, irng, operator, max_blur, FINE_FEATURE_MIN_DOSE if fine else None)
     rows = add_databar(img, px, irng) if irng.random() < DATABAR_PROBABILITY else 0
     return Rendered(to_dtype(img, irng), px, rows, level2, family, tilt_deg, mixed, surf.feature_px)
 

@@ -73,16 +73,18 @@ def varying_focus(sig: np.ndarray, rng: np.random.Generator, max_blur: float | N
 
 
 OPERATOR_MODES = ("normal", "bright", "low_contrast", "saturated", "dark")
-FINE_FEATURE_MIN_DOSE = 150.0  # electrons per pixel at full white, for frames labelled by a fine feature
+# A frame labelled by a fine, faint feature (striations) is a slow scan: the operator who
+# photographed them made them stand out of the noise. Electrons per pixel at full white.
+FINE_FEATURE_MIN_DOSE = 150.0
 
 
 def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = None,
-            max_blur: float | None = None) -> np.ndarray:
+            max_blur: float | None = None, min_dose: float | None = None) -> np.ndarray:
     """The imaging chain: focus, gain/offset/gamma, vignetting, charging, noise, scan lines.
 
-    ``max_blur`` (pixels), given for frames labelled by a fine feature, caps the beam blur's
-    Gaussian sigma and raises the dose to at least ``FINE_FEATURE_MIN_DOSE``; the random draws are
-    the same either way, so the rest of the image does not change.
+    ``max_blur`` (pixels) caps the beam blur's Gaussian sigma and ``min_dose`` (electrons per pixel at
+    full white) is the least dose drawn; the random draws are the same either way, so the rest of the
+    image does not change.
 
     Returns float32 in [0, 1].
     """
@@ -143,10 +145,8 @@ def acquire(sig: np.ndarray, rng: np.random.Generator, operator: str | None = No
 
     # Shot noise: the dose (electrons per pixel at full white) sets how grainy the image is.
     dose = loguniform(rng, 12, 400)
-    if max_blur is not None:
-        # A frame labelled by a fine, faint feature is a slow scan: the operator who photographed
-        # striations made them stand out of the noise.
-        dose = max(dose, FINE_FEATURE_MIN_DOSE)
+    if min_dose is not None:
+        dose = max(dose, min_dose)
     img = rng.poisson(np.clip(img, 0, 2) * dose).astype(np.float32) / dose
     img += rng.normal(0, rng.uniform(0.0, 0.02), img.shape).astype(np.float32)
 
