@@ -29,10 +29,11 @@ ALLOWED: dict[str, set[str]] = {
     "train": CORE | {"io", "imaging", "model", "analysis", "synth"},
     "adapt": CORE | {"io", "imaging", "model", "analysis"},
     "batch": CORE | {"io", "imaging", "model", "analysis", "adapt"},
-    "report": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch"},
-    "commands": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train", "app"},
-    "gui": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train"},
-    "app": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "report", "synth", "train", "commands"},
+    "case": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch"},
+    "report": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "case"},
+    "commands": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "case", "report", "synth", "train", "app"},
+    "gui": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "case", "report", "synth", "train"},
+    "app": CORE | {"io", "imaging", "model", "analysis", "adapt", "batch", "case", "report", "synth", "train", "commands"},
 }
 APP_MODULES = {"cli", "__main__", "selftest"}
 QT_ROOTS = ("PySide6", "pyqtgraph", "shiboken6")

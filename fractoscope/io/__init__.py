@@ -11,13 +11,14 @@ from fractoscope.io.manual import (
 )
 from fractoscope.io.pixels import MAX_MEGAPIXELS
 from fractoscope.io.reader import SUPPORTED_SUFFIXES, is_supported, read_sem
-from fractoscope.io.sem_image import InstrumentInfo, SemImage
+from fractoscope.io.sem_image import InstrumentInfo, SemImage, StagePosition
 
 __all__ = [
     "MAX_MEGAPIXELS",
     "SUPPORTED_SUFFIXES",
     "InstrumentInfo",
     "SemImage",
+    "StagePosition",
     "describe",
     "is_supported",
     "load_manual_calibration",

@@ -155,7 +155,7 @@ def _merge_instrument(metas: list[VendorMeta]) -> InstrumentInfo:
     for meta in metas:
         src = meta.instrument
         for name in ("vendor", "model", "high_voltage_kv", "working_distance_mm", "magnification",
-                     "horizontal_field_width_m", "detector", "date"):
+                     "horizontal_field_width_m", "detector", "date", "stage"):
             if getattr(info, name) is None and getattr(src, name) is not None:
                 setattr(info, name, getattr(src, name))
     return info

@@ -11,6 +11,40 @@ from fractoscope.calibration import Calibration
 
 
 @dataclass
+class StagePosition:
+    """Where the stage stood when the image was taken (any field may be unknown).
+
+    Lengths in metres, angles in degrees as the instrument states them: ``rotation_deg`` is the
+    stage rotation R, ``tilt_deg`` the stage tilt T, ``scan_rotation_deg`` the beam's scan rotation.
+    """
+
+    x_m: float | None = None
+    y_m: float | None = None
+    z_m: float | None = None
+    rotation_deg: float | None = None
+    tilt_deg: float | None = None
+    scan_rotation_deg: float | None = None
+
+    @property
+    def has_xy(self) -> bool:
+        return self.x_m is not None and self.y_m is not None
+
+    @property
+    def is_empty(self) -> bool:
+        return all(v is None for v in self.to_dict().values())
+
+    def to_dict(self) -> dict:
+        return {
+            "x_m": self.x_m,
+            "y_m": self.y_m,
+            "z_m": self.z_m,
+            "rotation_deg": self.rotation_deg,
+            "tilt_deg": self.tilt_deg,
+            "scan_rotation_deg": self.scan_rotation_deg,
+        }
+
+
+@dataclass
 class InstrumentInfo:
     """What the microscope wrote about the acquisition (any field may be unknown)."""
 
@@ -22,6 +56,7 @@ class InstrumentInfo:
     horizontal_field_width_m: float | None = None
     detector: str | None = None
     date: str | None = None
+    stage: StagePosition | None = None  # None when the metadata states no stage position
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -34,6 +69,7 @@ class InstrumentInfo:
             "horizontal_field_width_m": self.horizontal_field_width_m,
             "detector": self.detector,
             "date": self.date,
+            "stage": self.stage.to_dict() if self.stage is not None else None,
         }
 
 
@@ -75,6 +111,11 @@ class SemImage:
     @property
     def pixel_size_m(self) -> float | None:
         return self.calibration.pixel_size_x_m
+
+    @property
+    def stage(self) -> StagePosition | None:
+        """The stage position from the metadata (None when it states none)."""
+        return self.instrument.stage
 
     @property
     def field_of_view_m(self) -> tuple[float, float] | None:

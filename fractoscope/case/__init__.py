@@ -1,0 +1,7 @@
+"""A failure case: an overview of one broken part with its frames placed and classified (Qt-free).
+
+``model`` (Case, CaseFrame, Placement, Annotation, load_case, save_case), ``layout``
+(place_frames: stage positions to overview pixels), ``analyse`` (analyse_case through the batch
+engine, overview_tile_map). Layer: may import io, imaging, model, analysis, adapt and batch;
+report, commands and gui import it.
+"""
