@@ -16,7 +16,7 @@ def _json(capsys, *argv: str) -> dict:
 
 
 def test_bench_tiny(capsys) -> None:
-    r = _json(capsys, "--tiles", "2", "--batch-size", "2", "--repeats", "1")
+    r = _json(capsys, "--tiles", "2", "--batch-size", "2", "--repeats", "1", "--size", "320x256")
     assert r["tiles"] == 2 and r["repeats"] == 1 and r["device"] == "cpu"
     for key in ("forward_tiles_per_s", "tiles_per_s", "tiles_per_s_with_cams", "lean_gradcam_tiles_per_s"):
         assert r[key] > 0
@@ -26,6 +26,24 @@ def test_bench_tiny(capsys) -> None:
     if r["vs_pytorch_grad_cam"] is not None:  # the optional [bench] extra
         assert r["cam_max_abs_diff_vs_pytorch_grad_cam"] < 1e-3
     assert r["gflop_per_tile"] > 0
+    # Issue 26's ratios: the network against a plain matmul, the whole analysis against the network.
+    assert r["matmul_gflops"] > 0
+    assert r["forward_vs_matmul"] == pytest.approx(r["gflops"] / r["matmul_gflops"])
+    e = r["end_to_end_image"]
+    assert e["shape"] == [256, 320] and 1 <= e["tiles_run"] <= e["tiles"]
+    assert r["end_to_end_tiles_per_s"] == pytest.approx(e["tiles_run"] / e["total_s"])
+    assert r["end_to_end_vs_forward"] == pytest.approx(
+        r["end_to_end_tiles_per_s"] / r["forward_tiles_per_s"]
+    )
+
+
+def test_bench_text_names_the_ratios(capsys) -> None:
+    argv = ["bench", "--device", "cpu", "--tiles", "1", "--batch-size", "1", "--repeats", "1"]
+    assert main([*argv, "--no-end-to-end"]) == 0
+    out = capsys.readouterr().out
+    assert "2048x2048 fp32 matmul" in out and "forward / matmul = " in out
+    assert "end to end (analyze" not in out  # --no-end-to-end
+    assert "batch_vs_predict.py" in out
 
 
 def test_bench_profile_tiny(capsys) -> None:
@@ -43,3 +61,5 @@ def test_bench_profile_tiny(capsys) -> None:
 def test_bench_rejects_bad_settings(capsys) -> None:
     assert main(["bench", "--tiles", "0"]) == 2
     assert "--tiles must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--size", "big"]) == 2
+    assert "--size must look like 2048x1536" in capsys.readouterr().err

@@ -13,6 +13,17 @@ repeats, so they are reported as ratios against baselines measured alongside the
 
 Ours is the end-to-end ``Analyzer.infer_tiles`` step (normalisation, forward with every class's
 CAM at both levels, probabilities and CAMs copied out), so the comparison favours the baselines.
+
+Two references put the network's speed against the hardware and against the whole analysis
+(issue 26's ratios; the third, batch wall time / predict wall time on the same images, is
+``tests/benchmarks/batch_vs_predict.py``):
+
+- **matmul**: a plain 2048 x 2048 fp32 matrix product on the same threads (best of the same
+  repeats), what this CPU does at its easiest; ``forward_vs_matmul`` = forward GFLOP/s / matmul
+  GFLOP/s;
+- **end to end**: ``Analyzer.analyze`` of one image with CAMs, as ``predict`` runs it (normalise,
+  tiles, tile weights, forward, stitching, vote, confidence), in tiles through the network per
+  second; ``end_to_end_vs_forward`` = that / forward-only tiles/s.
 """
 
 from __future__ import annotations
@@ -47,6 +58,11 @@ class BenchResult:
     cam_max_abs_diff_vs_pytorch_grad_cam: float | None
     gflop_per_tile: float
     gflops: float  # achieved GFLOP/s of the forward pass
+    matmul_gflops: float  # plain 2048 x 2048 fp32 matmul on the same threads (best of repeats)
+    forward_vs_matmul: float  # gflops / matmul_gflops
+    end_to_end_tiles_per_s: float | None = None  # Analyzer.analyze with CAMs, tiles run / wall s
+    end_to_end_vs_forward: float | None = None  # end_to_end_tiles_per_s / forward_tiles_per_s
+    end_to_end_image: dict | None = None  # what it analysed: shape, tiles in the grid, tiles run
 
     def to_json_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +77,41 @@ def _best_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+MATMUL_N = 2048
+
+
+def matmul_gflops(repeats: int = 3, n: int = MATMUL_N, device: torch.device | str = "cpu") -> float:
+    """GFLOP/s of a plain ``n x n`` fp32 matrix product (2 n^3 flops) on torch's current threads,
+    best of ``repeats`` after one warm-up: the reference the network's GFLOP/s is read against."""
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=gen).to(dev)
+    b = torch.rand(n, n, generator=gen).to(dev)
+    out = torch.empty(n, n, device=dev)
+
+    def mm() -> None:
+        torch.mm(a, b, out=out)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 2.0 * n**3 / _best_time(mm, max(1, repeats)) / 1e9
+
+
+def end_to_end(analyzer: Analyzer, sem, repeats: int = 3) -> tuple[float, dict]:
+    """Tiles through the network per second of ``analyzer.analyze(sem)`` with CAMs (best of
+    ``repeats`` after a warm-up), i.e. what ``predict``'s JSON timings give; and what was run."""
+    best = float("inf")
+    pred = None
+    for i in range(max(1, repeats) + 1):
+        t = time.perf_counter()
+        pred = analyzer.analyze(sem, with_cams=True)
+        if i:  # the first call is the warm-up
+            best = min(best, time.perf_counter() - t)
+    run = int(pred.timings.get("tiles_run", len(pred.tiles)))
+    info = {"shape": list(sem.shape), "tiles": len(pred.tiles), "tiles_run": run, "total_s": best}
+    return run / best, info
 
 
 def _flops_per_tile(model: torch.nn.Module, size: int, device: torch.device) -> float:
@@ -129,8 +180,14 @@ def lean_gradcam(
 
 
 def run_bench(
-    analyzer: Analyzer, n_tiles: int = 32, batch_size: int = 16, repeats: int = 3, seed: int = 0
+    analyzer: Analyzer,
+    n_tiles: int = 32,
+    batch_size: int = 16,
+    repeats: int = 3,
+    seed: int = 0,
+    image=None,
 ) -> BenchResult:
+    """All figures in one process. ``image``: a SemImage for the end-to-end figure (None: skipped)."""
     model = analyzer.model
     dev = next(model.parameters()).device
     size = analyzer.input_spec.tile_size
@@ -210,6 +267,11 @@ def run_bench(
             cam2.activations_and_grads.release()
 
     gft = _flops_per_tile(model, size, dev)
+    gflops = gft * n_tiles / t_fwd
+    mm = matmul_gflops(repeats, device=dev)
+    e2e = e2e_info = None
+    if image is not None:
+        e2e, e2e_info = end_to_end(analyzer, image, repeats)
     return BenchResult(
         device=dev.type,
         threads=torch.get_num_threads(),
@@ -228,5 +290,10 @@ def run_bench(
         vs_pytorch_grad_cam=None if theirs_t is None else t_cams / theirs_t,
         cam_max_abs_diff_vs_pytorch_grad_cam=diff,
         gflop_per_tile=gft,
-        gflops=gft * n_tiles / t_fwd,
+        gflops=gflops,
+        matmul_gflops=mm,
+        forward_vs_matmul=gflops / mm,
+        end_to_end_tiles_per_s=e2e,
+        end_to_end_vs_forward=None if e2e is None else e2e / (n_tiles / t_fwd),
+        end_to_end_image=e2e_info,
     )

@@ -1,5 +1,5 @@
-"""``fractoscope bench``: tiles/s, CAM overhead against fair baselines, GFLOP/s; ``--profile``:
-where one image's batch time goes."""
+"""``fractoscope bench``: tiles/s, CAM overhead against fair baselines, GFLOP/s against a plain
+matmul, end-to-end tiles/s against forward-only; ``--profile``: where one image's batch time goes."""
 
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ from pathlib import Path
 
 from fractoscope.commands._common import add_model_options, fail, print_json
 
+MATMUL_N = 2048  # fractoscope.analysis.bench.MATMUL_N (not imported here: torch loads lazily)
+
+
+PROFILE_SIZE = "2048x1536"
+END_TO_END_SIZE = "1280x960"  # the frame size of issue 26's measurements
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="measure inference speed and CAM overhead (ratios against baselines in the same run)",
         description="Time the model with and without CAMs against a forward-only pass, a lean "
-        "autograd Grad-CAM and pytorch-grad-cam, all on the same tiles with the same repeats. "
+        "autograd Grad-CAM and pytorch-grad-cam, all on the same tiles with the same repeats; "
+        "then a plain 2048x2048 fp32 matmul on the same threads (forward GFLOP/s / matmul GFLOP/s) "
+        "and one image analysed as predict does (end-to-end tiles/s / forward-only tiles/s). "
         "--profile instead times each stage of one image's batch work.",
     )
     add_model_options(p)
@@ -32,7 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time read, normalise, model, tiles/stitch, overlays and writing of one image "
         "(default: a generated fractograph of --size)",
     )
-    p.add_argument("--size", default="2048x1536", metavar="WxH", help="--profile image size")
+    p.add_argument(
+        "--image",
+        default=None,
+        metavar="FILE",
+        help="image for the end-to-end figure (default: a generated fractograph of --size)",
+    )
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help=f"generated image size (default {PROFILE_SIZE} for --profile, {END_TO_END_SIZE} for "
+        "the end-to-end figure)",
+    )
+    p.add_argument(
+        "--no-end-to-end", action="store_true", help="skip the end-to-end image (quicker)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -73,12 +96,22 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             return fail(f"--{name.replace('_', '-')} must be at least 1")
     try:
+        if args.size is not None:
+            _size(args.size)  # a bad --size is a usage error before the model loads
         analyzer = Analyzer(args.model, args.device)
         if args.profile is not None:
             return _profile(args, analyzer)
         from fractoscope.analysis.bench import run_bench
+        from fractoscope.io import read_sem
 
-        r = run_bench(analyzer, args.tiles, args.batch_size, args.repeats)
+        with tempfile.TemporaryDirectory(prefix="fractoscope-bench-") as d:
+            sem = None
+            if args.image:
+                sem = read_sem(args.image)
+            elif not args.no_end_to_end:
+                w, h = _size(args.size or END_TO_END_SIZE)
+                sem = read_sem(_generated_image(Path(d), w, h))
+        r = run_bench(analyzer, args.tiles, args.batch_size, args.repeats, image=sem)
     except (FractoscopeError, ValueError) as exc:
         return fail(exc)
     if args.json:
@@ -110,6 +143,21 @@ def run(args: argparse.Namespace) -> int:
             f"ours take {r.vs_pytorch_grad_cam:.3f}x its time; max |Δ| of normalised level-1 "
             f"maps {r.cam_max_abs_diff_vs_pytorch_grad_cam:.1e}"
         )
+    print(
+        f"plain {MATMUL_N}x{MATMUL_N} fp32 matmul:     {r.matmul_gflops:8.1f} GFLOP/s   "
+        f"forward / matmul = {r.forward_vs_matmul:.2f}"
+    )
+    if r.end_to_end_tiles_per_s is not None:
+        e = r.end_to_end_image
+        rows, cols = e["shape"]
+        print(
+            f"end to end (analyze, with CAMs): {r.end_to_end_tiles_per_s:8.1f} tiles/s   "
+            f"end to end / forward only = {r.end_to_end_vs_forward:.2f} "
+            f"({cols} x {rows} px, {e['tiles_run']} of {e['tiles']} tiles run, {e['total_s']:.2f} s)"
+        )
+    print(
+        "batch wall time / predict wall time: python tests/benchmarks/batch_vs_predict.py DIR",
+    )
     return 0
 
 
@@ -120,7 +168,7 @@ def _profile(args: argparse.Namespace, analyzer) -> int:
         if args.profile:
             path = Path(args.profile)
         else:
-            w, h = _size(args.size)
+            w, h = _size(args.size or PROFILE_SIZE)
             path = _generated_image(Path(d), w, h)
         prof = profile_image(analyzer, path, repeats=args.repeats)
     if args.json:
