@@ -34,6 +34,18 @@ def _fmt(value, unit: str = "", digits: int = 4) -> str:
     return f"{value}{unit}"
 
 
+def stage_text(stage: dict) -> str:
+    """``X 12.3456 mm  Y ...  R 30.0°  T 0.0°  scan rotation 18.0°`` (stated values only)."""
+    parts = []
+    for key, name in (("x_m", "X"), ("y_m", "Y"), ("z_m", "Z")):
+        if stage.get(key) is not None:
+            parts.append(f"{name} {stage[key] * 1e3:.4f} mm")
+    for key, name in (("rotation_deg", "R"), ("tilt_deg", "T"), ("scan_rotation_deg", "scan rotation")):
+        if stage.get(key) is not None:
+            parts.append(f"{name} {stage[key]:.1f}\u00b0")
+    return "  ".join(parts)
+
+
 def text_report(d: dict) -> str:
     from fractoscope.calibration import format_length
 
@@ -67,6 +79,9 @@ def text_report(d: dict) -> str:
     fov = d["field_of_view_m"]
     if fov:
         lines.append(f"  field of view:   {format_length(fov[0])} x {format_length(fov[1])}")
+    stage = d.get("stage")
+    if stage:
+        lines.append(f"  stage:           {stage_text(stage)}")
     for note in d["notes"]:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

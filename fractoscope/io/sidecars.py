@@ -9,6 +9,7 @@ import math
 import re
 from pathlib import Path
 
+from fractoscope.io.sem_image import StagePosition
 from fractoscope.io.units import (
     length_to_m,
     magnification,
@@ -76,6 +77,23 @@ def _size_pair(text: str | None) -> tuple[float, float] | None:
 # --- JEOL ----------------------------------------------------------------------------------
 
 
+def _jeol_stage(value: str | None) -> StagePosition | None:
+    """``$CM_STAGE_POS X Y Z T R``: X, Y, Z in mm, tilt and rotation in degrees.
+
+    The field order is JEOL's documented layout; no real JEOL file with it is in our test data.
+    """
+    nums = [to_float(v) for v in (value or "").split()]
+    if len(nums) < 2 or nums[0] is None or nums[1] is None:
+        return None
+
+    def at(i: int, scale: float = 1.0) -> float | None:
+        return nums[i] * scale if len(nums) > i and nums[i] is not None else None
+
+    return StagePosition(
+        x_m=at(0, 1e-3), y_m=at(1, 1e-3), z_m=at(2, 1e-3), tilt_deg=at(3), rotation_deg=at(4)
+    )
+
+
 def parse_jeol(text: str, rows: int, cols: int) -> VendorMeta | None:
     d: dict[str, str] = {}
     for line in text.splitlines():
@@ -99,6 +117,8 @@ def parse_jeol(text: str, rows: int, cols: int) -> VendorMeta | None:
             break
     info.detector = d.get("$CM_SIGNAL") or None
     info.date = " ".join(x for x in (d.get("$CM_DATE"), d.get("$CM_TIME")) if x) or None
+
+    info.stage = _jeol_stage(d.get("$CM_STAGE_POS") or d.get("$$SM_STAGE_POS"))
 
     full = _size_pair(d.get("$CM_FULL_SIZE"))
     bar_px = to_float(d.get("$$SM_MICRON_BAR") or d.get("$SM_MICRON_BAR"))

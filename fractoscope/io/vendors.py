@@ -7,13 +7,14 @@ a broken metadata block must never stop the pixels from being opened.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tifffile
 
-from fractoscope.io.sem_image import InstrumentInfo
+from fractoscope.io.sem_image import InstrumentInfo, StagePosition
 from fractoscope.io.units import (
     length_to_m,
     magnification,
@@ -73,6 +74,19 @@ def _positive(value: float | None, scale: float = 1.0) -> float | None:
     return value * scale if value is not None and value > 0 else None
 
 
+def _finite(value: object, scale: float = 1.0) -> float | None:
+    f = to_float(value)
+    return f * scale if f is not None and math.isfinite(f) else None
+
+
+def stage_or_none(stage: StagePosition) -> StagePosition | None:
+    """``stage`` unless the metadata stated none of its values."""
+    return None if stage.is_empty else stage
+
+
+RAD = 180.0 / math.pi
+
+
 # --- Thermo Fisher / FEI -------------------------------------------------------------------
 
 
@@ -108,6 +122,16 @@ def read_fei(tif: tifffile.TiffFile, rows: int, cols: int) -> VendorMeta | None:
     info.detector = f"{name} ({mode})" if name and mode else name
     date, time = _text(user.get("Date")), _text(user.get("Time"))
     info.date = " ".join(x for x in (date, time) if x) or None
+    # [Stage] in metres and radians; the active beam's section repeats it (IRBeam for Nav-Cam).
+    active = _section(meta, _text(beam.get("Beam")) or "EBeam")
+    info.stage = stage_or_none(StagePosition(
+        x_m=_finite(_first(stage.get("StageX"), active.get("StageX"))),
+        y_m=_finite(_first(stage.get("StageY"), active.get("StageY"))),
+        z_m=_finite(_first(stage.get("StageZ"), active.get("StageZ"))),
+        rotation_deg=_finite(_first(stage.get("StageR"), active.get("StageR")), RAD),
+        tilt_deg=_finite(_first(stage.get("StageT"), active.get("StageTa")), RAD),
+        scan_rotation_deg=_finite(_first(beam.get("ScanRotation"), active.get("ScanRotation")), RAD),
+    ))
 
     px = raw_float(scan.get("PixelWidth", escan.get("PixelWidth")))
     py = raw_float(scan.get("PixelHeight", escan.get("PixelHeight")))
@@ -157,6 +181,37 @@ def _zeiss_length(meta: dict, key: str) -> float | None:
     return length_to_m(value, unit)
 
 
+def _zeiss_angle(meta: dict, key: str) -> float | None:
+    value, unit = _zeiss_value(meta, key)
+    f = _finite(value)
+    if f is None:
+        return None
+    unit = unit.strip().lower()
+    if unit in ("rad", "radian", "radians"):
+        return f * RAD
+    return f  # SmartSEM writes degrees ("°")
+
+
+def _zeiss_stage(meta: dict) -> StagePosition | None:
+    """``Stage at X/Y/Z`` (mm as stored), ``Stage at R/T`` and ``Scan Rotation`` (degrees).
+
+    SmartSEM keeps the last scan rotation angle even while scan rotation is switched off
+    (``Scan Rot = Off``): the image is then not rotated, so the angle counts as 0.
+    """
+    scan_rot = _zeiss_angle(meta, "ap_scanrotation")
+    enabled = _zeiss_value(meta, "dp_scan_rot")[0]
+    if scan_rot is not None and (enabled is False or str(enabled).strip().lower() == "off"):
+        scan_rot = 0.0
+    return stage_or_none(StagePosition(
+        x_m=_zeiss_length(meta, "ap_stage_at_x"),
+        y_m=_zeiss_length(meta, "ap_stage_at_y"),
+        z_m=_zeiss_length(meta, "ap_stage_at_z"),
+        rotation_deg=_zeiss_angle(meta, "ap_stage_at_r"),
+        tilt_deg=_zeiss_angle(meta, "ap_stage_at_t"),
+        scan_rotation_deg=scan_rot,
+    ))
+
+
 def read_zeiss(tif: tifffile.TiffFile, rows: int, cols: int) -> VendorMeta | None:
     if not tif.is_sem:
         return None
@@ -183,6 +238,7 @@ def read_zeiss(tif: tifffile.TiffFile, rows: int, cols: int) -> VendorMeta | Non
     )
     date, time = _zeiss_value(meta, "ap_date")[0], _zeiss_value(meta, "ap_time")[0]
     info.date = " ".join(str(x) for x in (date, time) if x) or None
+    info.stage = _zeiss_stage(meta)
 
     px = _zeiss_length(meta, "ap_image_pixel_size")
     if px is None:
@@ -227,6 +283,15 @@ def tescan_from_dict(d: dict[str, str], rows: int, source: str) -> VendorMeta:
     info.magnification = _first(d.get("Magnification"))
     info.detector = _text(d.get("Detector")) or _text(d.get("Detector0"))
     info.date = " ".join(x for x in (_text(d.get("Date")), _text(d.get("Time"))) if x) or None
+    # TESCAN: StageX/Y/Z in metres, StageRotation/StageTilt/ScanRotation in degrees.
+    info.stage = stage_or_none(StagePosition(
+        x_m=_finite(d.get("StageX")),
+        y_m=_finite(d.get("StageY")),
+        z_m=_finite(d.get("StageZ")),
+        rotation_deg=_finite(d.get("StageRotation")),
+        tilt_deg=_finite(d.get("StageTilt")),
+        scan_rotation_deg=_finite(d.get("ScanRotation")),
+    ))
     out.pixel_x_m = raw_float(d.get("PixelSizeX"))
     out.pixel_y_m = raw_float(d.get("PixelSizeY"))
     strip = _first(d.get("ImageStripSize"))
