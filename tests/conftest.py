@@ -2,6 +2,7 @@
 
 import gc
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Deterministic, polite on a loaded 2-core CI machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The app's log file (fractoscope.applog) goes to a throw-away folder, never the tester's home;
+# subprocesses (the CLI, the window) inherit it.
+os.environ.setdefault("FRACTOSCOPE_DATA_DIR", tempfile.mkdtemp(prefix="fractoscope-test-data-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()

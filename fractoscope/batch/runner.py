@@ -10,6 +10,7 @@ holds one image, so memory stays flat) or spread over a Dask cluster (``workers`
 
 from __future__ import annotations
 
+import logging
 import platform
 import queue
 import threading
@@ -39,6 +40,8 @@ from fractoscope.batch.work import (
 from fractoscope.hashing import sha256_file
 
 __all__ = ["AnalyzerLike", "BatchEvent", "BatchRun", "BatchSummary", "result_key", "run_batch"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -254,6 +257,10 @@ class BatchRun:
         for rel, data in outcome.files.items():
             write_atomic(self.out_dir / rel, data)
         record = outcome.record
+        if not record.ok and record.details.get("traceback"):
+            # A bug, not bad input (batch.work.failure_details): its traceback goes to the log
+            # here, on the run's client, whichever process (thread or Dask worker) computed it.
+            log.error("%s: %s\n%s", record.path, record.error, record.details["traceback"].rstrip())
         self._store.append(record)
         s = self.summary
         if record.ok:

@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,15 @@ def safe_stem(path: Path) -> str:
     return keep[:60] or "image"
 
 
+# What bad input raises: the image's own fault (unreadable, corrupt, too small, too big), told
+# completely by one line. Any other exception is a bug (ours or a library's) and keeps its traceback.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (FractoscopeError, OSError, MemoryError)
+
+
+def is_input_error(exc: BaseException) -> bool:
+    return isinstance(exc, INPUT_ERRORS)
+
+
 def error_text(exc: BaseException, path: Path) -> str:
     """The reason a row gives for a failed image (the row already names the file)."""
     if isinstance(exc, FractoscopeError):
@@ -67,7 +77,20 @@ def error_text(exc: BaseException, path: Path) -> str:
         return msg
     if isinstance(exc, OSError):
         return f"cannot read file: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this image"
+    return f"unexpected error ({type(exc).__name__}: {exc}); traceback in results.jsonl and the log"
+
+
+def failure_details(exc: BaseException) -> dict:
+    """What a failed row keeps beyond its one line: nothing for bad input, the traceback for a
+    bug (it goes into ``results.jsonl`` ``details`` and, from the run's client, into the log)."""
+    if is_input_error(exc):
+        return {}
+    return {
+        "error_type": type(exc).__name__,
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
 
 
 @dataclass
@@ -102,6 +125,7 @@ class LoadedImage:
     sem: SemImage | None = None
     prepared: object | None = None  # PreparedImage, computed off the model's thread
     error: str = ""
+    details: dict = field(default_factory=dict)  # failure_details(): a bug's traceback
     seconds: float = 0.0
 
 
@@ -130,6 +154,7 @@ def read_image(job: ImageJob, analyzer: AnalyzerLike) -> LoadedImage:
     except Exception as exc:  # noqa: BLE001 - every bad file becomes a row
         out.sem = out.prepared = None
         out.error = error_text(exc, path)
+        out.details = failure_details(exc)
     out.seconds = time.monotonic() - t0
     return out
 
@@ -148,6 +173,7 @@ def analyse_image(
     outcome = ImageOutcome(job.index, record)
     if loaded.error:
         record.error = loaded.error
+        record.details = dict(loaded.details)
     else:
         try:
             extra = {"prepared": loaded.prepared} if loaded.prepared is not None else {}
@@ -160,6 +186,7 @@ def analyse_image(
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
             record.status = STATUS_FAILED
             record.error = error_text(exc, path)
+            record.details = failure_details(exc)
     record.seconds = round(time.monotonic() - t0 + loaded.seconds, 3)
     record.finished_at = now_iso()
     return outcome

@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         return _usage_error(f"output folder {args.out} is a file")
 
+    from fractoscope.applog import setup_logging
+
+    # A bug met on one image fails its row in one line; its traceback goes to results.jsonl and here.
+    setup_logging()
     interrupted = {"n": 0}
 
     def on_sigint(signum, frame) -> None:  # first Ctrl-C: stop cleanly after this tile batch

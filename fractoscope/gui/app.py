@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-import traceback
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,19 +49,30 @@ def install_qt_message_filter() -> None:
 
 
 def _install_excepthook(window) -> None:
-    """An unexpected error in a slot becomes a line in the window, not a traceback on stderr."""
+    """An unexpected error in a slot becomes a line in the window, not a traceback on stderr;
+    its traceback goes to the log file (``fractoscope.applog``), for the bug report."""
 
     def hook(exc_type, exc, tb) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
             return
-        log.debug("unhandled error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        log.error("unhandled error: %s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
         try:
             window.show_error(f"Unexpected error: {exc_type.__name__}: {exc}")
         except Exception:  # noqa: BLE001 - the window itself may be gone
             pass
 
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        # A thread outside gui/background's wrappers: logged only (touching the window from
+        # another thread is what gui/background forbids).
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        log.error("unhandled error in thread %s: %s", name, args.exc_value,
+                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
     sys.excepthook = hook
+    threading.excepthook = thread_hook
 
 
 def run_app(opts: GuiOptions) -> int:
@@ -69,10 +80,12 @@ def run_app(opts: GuiOptions) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from fractoscope.applog import setup_logging
     from fractoscope.gui.main_window import MainWindow
     from fractoscope.gui.settings import AppSettings, open_qsettings
     from fractoscope.gui.theme import apply_theme
 
+    setup_logging()  # before anything can fail: tracebacks of unexpected errors go to this file
     install_qt_message_filter()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     # Import torch & co. now, before the window shows: a first import inside the analysis thread

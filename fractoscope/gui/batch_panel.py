@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fractoscope.applog import log_unexpected
 from fractoscope.batch import (
     STATUS_FAILED,
     STATUS_OK,
@@ -57,6 +58,7 @@ from fractoscope.batch import (
 )
 from fractoscope.batch.inputs import collect_inputs
 from fractoscope.calibration import format_length
+from fractoscope.errors import FractoscopeError
 from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 
@@ -254,7 +256,8 @@ def run_batch_job(job: BatchJob) -> None:
             **extra,
         )
     except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
-        log.debug("batch run failed", exc_info=True)
+        if not isinstance(exc, FractoscopeError):  # a bug: its traceback goes to the log file
+            log_unexpected(log, "batch run failed", exc)
         job.outbox.post("failed", " ".join((str(exc) or type(exc).__name__).split()))
     else:
         job.outbox.post("done", summary)

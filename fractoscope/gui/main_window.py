@@ -739,10 +739,12 @@ class MainWindow(QMainWindow):
 
     def _about(self) -> None:
         from fractoscope import __version__
+        from fractoscope.applog import configured_log_path, log_path
 
         self.show_error(
             f"Fractoscope {__version__}: SEM fractography with hierarchical Grad-CAM. "
             "Keys: 1/2 overlays, T tiles, 3 three panes, F fit, Ctrl+1 100 %, +/- zoom, "
-            "A/R contrast, H histogram, S set scale, F5 analyse, Esc cancel, PgUp/PgDown images.",
+            "A/R contrast, H histogram, S set scale, F5 analyse, Esc cancel, PgUp/PgDown images. "
+            f"Error log: {configured_log_path() or log_path()}",
             error=False,
         )

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from fractoscope.applog import log_unexpected
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
 
@@ -62,7 +63,7 @@ def _run_one(job_id: int, fn: JobFn, cancel_event: threading.Event, outbox: Outb
     except MemoryError:
         outbox.post("failed", job_id, "not enough memory for this image")
     except Exception as exc:  # a bug, not user input: keep the app alive, log the details
-        log.debug("background job failed", exc_info=True)
+        log_unexpected(log, "background job failed", exc)
         outbox.post("failed", job_id, f"unexpected error ({type(exc).__name__}: {exc})")
     else:
         if cancel_event.is_set():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fractoscope.errors import ImageReadError
+from fractoscope.io.faults import is_parser_bug
 
 # Refuse images above this many megapixels unless force=True: 400 MP of uint16 is 800 MB,
 # beyond that a desktop is likely to run out of memory during tiling.
@@ -186,7 +187,9 @@ def read_with_pillow(path: Path, force: bool, notes: list[str]) -> np.ndarray:
     except MemoryError:
         raise ImageReadError("not enough memory to decode the image") from None
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...)
-        raise ImageReadError(f"cannot decode image ({short_reason(exc)})") from None
+        if is_parser_bug(exc):  # raised in our own code: a bug, not a corrupt file
+            raise
+        raise ImageReadError(f"cannot decode image ({short_reason(exc)})") from exc
     return np.array(data)
 
 

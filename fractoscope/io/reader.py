@@ -20,6 +20,7 @@ from fractoscope.calibration import Calibration, is_plausible_pixel_size
 from fractoscope.errors import CalibrationError, FractoscopeError, ImageReadError
 from fractoscope.io import pixels
 from fractoscope.io.databar import detect_databar
+from fractoscope.io.faults import is_parser_bug
 from fractoscope.io.manual import load_manual_calibration
 from fractoscope.io.sem_image import InstrumentInfo, SemImage
 from fractoscope.io.sidecars import read_sidecar
@@ -94,7 +95,9 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
                 npages = len(tif.pages)
             except ImageReadError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if is_parser_bug(exc):
+                    raise
                 npages = 1
             if npages > 1:
                 notes.append(f"page 1 of {npages} read")
@@ -102,6 +105,8 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
                 try:
                     meta = reader(tif, rows, cols)
                 except Exception as exc:  # a damaged metadata block must not stop the pixels
+                    if is_parser_bug(exc):  # but a bug in our reader is not a damaged block
+                        raise
                     notes.append(f"{reader.__name__[5:]} metadata unreadable ({pixels.short_reason(exc)})")
                     continue
                 if meta is not None:
@@ -114,8 +119,10 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
             except MemoryError:
                 raise ImageReadError("not enough memory to decode the image") from None
             except Exception as exc:
+                if is_parser_bug(exc):
+                    raise
                 if page.compression == 1:
-                    raise ImageReadError(f"cannot decode TIFF pixels ({pixels.short_reason(exc)})") from None
+                    raise ImageReadError(f"cannot decode TIFF pixels ({pixels.short_reason(exc)})") from exc
                 # e.g. a compression tifffile needs imagecodecs for: Pillow may manage it.
                 data = None
     except ImageReadError:
@@ -123,7 +130,9 @@ def _read_tiff(path: Path, force: bool, notes: list[str]) -> tuple[np.ndarray, l
     except MemoryError:
         raise ImageReadError("not enough memory to read the image") from None
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, ...
-        raise ImageReadError(f"corrupt or unsupported TIFF ({pixels.short_reason(exc)})") from None
+        if is_parser_bug(exc):  # raised in our own code: a bug, not a corrupt file (io/faults.py)
+            raise
+        raise ImageReadError(f"corrupt or unsupported TIFF ({pixels.short_reason(exc)})") from exc
     if data is None:
         data = pixels.read_with_pillow(path, force, notes)
     return data, metas
@@ -166,7 +175,9 @@ def read_sem(
 ) -> SemImage:
     """Open an SEM image (TIFF, PNG, JPEG, BMP): pixels, calibration, instrument, data bar.
 
-    ``force`` lifts the MAX_MEGAPIXELS limit. Raises ImageReadError("<path>: <reason>").
+    ``force`` lifts the MAX_MEGAPIXELS limit. Raises ImageReadError("<path>: <reason>") for a
+    file that cannot be read; a bug in the reading code itself (``io.faults.is_parser_bug``)
+    propagates unchanged, with its traceback, for the caller to log.
     """
     p = Path(path)
     try:
@@ -176,7 +187,9 @@ def read_sem(
     except MemoryError:
         raise ImageReadError(f"{p}: not enough memory to read the image") from None
     except Exception as exc:  # last resort: never let a library exception reach the user
-        raise ImageReadError(f"{p}: unexpected error reading image ({pixels.short_reason(exc)})") from None
+        if is_parser_bug(exc):
+            raise
+        raise ImageReadError(f"{p}: unexpected error reading image ({pixels.short_reason(exc)})") from exc
 
 
 def _read(p: Path, crop_databar: bool, force: bool) -> SemImage:
