@@ -40,6 +40,7 @@ from fractoscope.adapt.heads import (
     n_splits_for,
     select_C,
 )
+from fractoscope.analysis.results import top_down_indices
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.model.taxonomy import Taxonomy
 
@@ -202,11 +203,7 @@ def hierarchical_cv(
     pred2 = np.zeros(len(items), int)
     for i, (f, _, _) in enumerate(items):
         p1, p2 = hierarchical_probabilities(oof.logits_level1[i], oof.logits_level2[i], parent)
-        img1 = aggregate(p1, f.tile_weights)
-        joint = aggregate(p2, f.tile_weights)
-        pred1[i] = int(np.argmax(img1))
-        kids = np.flatnonzero(parent == pred1[i])
-        pred2[i] = int(kids[np.argmax(joint[kids])])
+        pred1[i], pred2[i] = top_down_indices(aggregate(p1, f.tile_weights), aggregate(p2, f.tile_weights), taxonomy)
 
     def result(y: np.ndarray, pred: np.ndarray, names: list[str]) -> CVResult:
         recall = {names[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}

@@ -93,6 +93,11 @@ class TilePrediction:
         """(level-1, level-2) indices by the top-down rule: level 2 is a child of level 1."""
         return top_down_indices(self.p_level1, self.p_level2, taxonomy)
 
+    def labels(self, taxonomy: Taxonomy) -> tuple[str, str]:
+        """(level-1, level-2) class names by the top-down rule (see :meth:`indices`)."""
+        i1, i2 = self.indices(taxonomy)
+        return taxonomy.level1[i1], taxonomy.level2[i2]
+
     def to_dict(self, taxonomy: Taxonomy) -> dict:
         i1, i2 = self.indices(taxonomy)
         return {
@@ -254,6 +259,18 @@ class Prediction:
 
             m = resize(m, shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
         return m.astype(np.float32)
+
+    def tile_labels(self) -> list[tuple[str, str | None]]:
+        """Each tile's (mechanism, morphology) by the top-down rule, in ``tiles`` order; the
+        morphology is None when the model's level 2 was not trained.
+
+        The one per-tile decoding: the window's tile grid, the JSON tiles, the area fractions and
+        the report's class map all go through :meth:`TilePrediction.indices`, so they agree."""
+        out: list[tuple[str, str | None]] = []
+        for t in self.tiles:
+            l1, l2 = t.labels(self.taxonomy)
+            out.append((l1, l2 if self.has_level2 else None))
+        return out
 
     def class_area_fractions(self, level: int = 2) -> dict[str, float]:
         """Share of the (weighted) tile area assigned to each class: mixed-mode fractures."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from fractoscope.gui import display
@@ -23,11 +22,9 @@ def tile_marks(pred) -> list[TileMark]:
     class colour the PDF report uses too; tiles that did not vote are dashed."""
     t = pred.taxonomy
     marks = []
-    for tile in pred.tiles:
-        if pred.has_level2:
-            label = t.level2[int(np.argmax(tile.p_level2))]
-        else:
-            label = t.level1[int(np.argmax(tile.p_level1))]
+    # The same top-down decoding as the JSON, the area fractions and the report's class map.
+    for tile, (level1, level2) in zip(pred.tiles, pred.tile_labels(), strict=True):
+        label = level2 if level2 is not None else level1
         marks.append(TileMark(tile.y0, tile.x0, tile.y1, tile.x1, t.display_name(label),
                               display.hex_colour(display.class_colour(t, label)), tile.weight > 0))
     return marks
