@@ -219,6 +219,7 @@ def render_details(
     debris: bool | None = None,
     focus: bool | None = None,
     operator: str | None = None,
+    pixel_size_m: float | None = None,
 ) -> Rendered:
     """One synthetic secondary-electron fractograph of a level-2 morphology, with how it was made.
 
@@ -226,7 +227,9 @@ def render_details(
     ``tilt``, ``mixture``, ``debris``, ``focus`` (True/False) and ``operator`` (one of
     ``render.OPERATOR_MODES``) force a scene effect on or off (for galleries and tests); None, the
     default, draws it with the probabilities every class shares. Random draws happen either way, so
-    forcing one effect does not change the others.
+    forcing one effect does not change the others. ``pixel_size_m`` fixes the pixel size (a frame
+    of a generated case taken at a chosen magnification) instead of drawing it from the family's
+    range; it is still drawn, so the stream stays aligned.
     """
     morph = _morphology(level2)
     if size < 64:
@@ -240,6 +243,8 @@ def render_details(
     elif family not in morph.families:
         raise FractoscopeError(f"unknown family {family!r} of {level2}; known: {', '.join(names)}")
     px = loguniform(rng, *morph.families[family])
+    if pixel_size_m is not None:
+        px = float(pixel_size_m)
     # Separate streams: morphology, scene and imaging draws don't shift each other.
     mrng, srng, irng = rng.spawn(3)
     draws = srng.random(4)
