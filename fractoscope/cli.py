@@ -16,7 +16,8 @@ from fractoscope import __version__
 
 # Order = order in --help.
 COMMANDS = (
-    "info", "predict", "batch", "report", "synth", "train", "adapt", "evaluate", "calibrate", "bench", "self-test", "gui"
+    "info", "predict", "batch", "case", "report", "synth", "synth-case", "train", "adapt", "evaluate", "calibrate",
+    "bench", "self-test", "gui",
 )
 
 
