@@ -4,9 +4,14 @@ After the design of HFFNet-2d (Sci. Rep. 15:19904, 2025), rebuilt from timm part
 
 * CNN branch: timm ``efficientnet_lite0`` features at strides 4, 8, 16, 32, with a one-channel stem
   (the ImageNet RGB stem is folded to grey when initialising, so grey SEM input costs nothing extra).
-* Transformer branch: timm ViT blocks over tokens of the stride-16 CNN features (global context),
-  with a learned position embedding and a *scale embedding* of the tile's physical pixel size
-  (a learned "unknown scale" vector stands in when the image is uncalibrated).
+* Transformer branch: timm ViT blocks over tokens (global context), with a learned position
+  embedding and a *scale embedding* of the tile's physical pixel size (a learned "unknown scale"
+  vector stands in when the image is uncalibrated). The tokens are either the stride-16 CNN
+  features (``vit="own"``, v1/v2) or the patch tokens of the first ``vit_blocks`` blocks of a
+  DINOv2 ViT-S/14 (``vit="dinov2_s"``, v3) run on the tile resampled so that its 14-px patches
+  fall on the CNN's stride-16 grid. Self-supervised features of natural images carry less of our
+  generator's idea of each class than features trained on generated images, which is what real
+  fractographs need (issue 23: a head over DINOv2-S transferred to real images far better).
 * Hierarchical fusion: CNN and transformer features are fused top-down at strides 32, 16 and 8.
 * Two heads, each global-average-pool + linear so that the class activation map of a logit is
   exact: level 1 (failure mechanism) reads the stride-16 fusion, level 2 (morphology, finer) the
@@ -29,6 +34,9 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 
+DINO_PATCH = 14  # DINOv2's patch size, px
+
+
 @dataclass
 class HFFNetConfig:
     n_level1: int = 5
@@ -49,6 +57,9 @@ class HFFNetConfig:
     scale_center_log10_nm: float = 1.5
     scale_span_log10_nm: float = 1.0
     scale_frequencies: int = 8
+    # "own": tokens from the CNN's stride-16 features; "dinov2_s": from a DINOv2 ViT-S/14 branch.
+    vit: str = "own"
+    vit_blocks: int = 12  # DINOv2 blocks kept (its first ones): cost grows with each
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -133,7 +144,20 @@ class HFFNet2d(nn.Module):
         c4, c8, c16, c32 = self.cnn.feature_info.channels()
         d = cfg.embed_dim
         grid = cfg.input_size // 16
-        self.token_proj = nn.Conv2d(c16, d, 1)
+        if cfg.vit == "dinov2_s":
+            # One grey channel: the RGB patch embedding with ImageNet's normalisation folded in
+            # at initialisation (fractoscope.train.dinov2), so the tile tensor goes in as it is.
+            self.vit = timm.create_model(
+                "vit_small_patch14_dinov2", pretrained=False, img_size=grid * DINO_PATCH, depth=cfg.vit_blocks,
+                num_classes=0, in_chans=cfg.in_chans, dynamic_img_size=True,
+            )
+            self.vit.norm = nn.Identity()  # DINOv2's final norm belongs after its last block
+            self.vit_norm = nn.LayerNorm(self.vit.embed_dim)
+            self.token_proj = nn.Linear(self.vit.embed_dim, d)
+        elif cfg.vit == "own":
+            self.token_proj = nn.Conv2d(c16, d, 1)
+        else:
+            raise ValueError(f"unknown transformer branch {cfg.vit!r} (own, dinov2_s)")
         self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid, d))
         trunc_normal_(self.pos_embed, std=0.02)
         self.scale_embed = ScaleEmbedding(d, cfg)
@@ -173,17 +197,47 @@ class HFFNet2d(nn.Module):
         )[:, 0]
         return log_p1, log_p1[:, self.parent_index] + log_cond
 
+    def backbone(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The parts that read the tile: CNN maps at strides 8, 16, 32 and the transformer
+        branch's raw tokens (the DINOv2 patch tokens; the stride-16 map itself for ``own``).
+        Split from :meth:`fuse` so that a recipe that keeps both backbones frozen can compute
+        this once per training crop (fractoscope.train.frozen)."""
+        _, f8, f16, f32 = self.cnn(x)
+        if self.cfg.vit == "own":
+            return f8, f16, f32, f16
+        h, w = f16.shape[-2:]
+        # 192-px tile -> 168 px: 12 x 12 patches of 14 px, the CNN's 12 x 12 stride-16 cells.
+        xv = F.interpolate(x, size=(h * DINO_PATCH, w * DINO_PATCH), mode="bilinear", antialias=True, align_corners=False)
+        v = self.vit.blocks(self.vit._pos_embed(self.vit.patch_embed(xv.contiguous())))
+        return f8, f16, f32, v[:, self.vit.num_prefix_tokens :]
+
+    def _tokens(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, h*w, embed_dim) tokens from the branch's raw output."""
+        if self.cfg.vit == "own":
+            return self.token_proj(raw).flatten(2).transpose(1, 2)
+        return self.token_proj(self.vit_norm(raw))
+
     def forward(
         self, x: torch.Tensor, pixel_size_nm: torch.Tensor | None = None, with_cams: bool = True
     ) -> HFFNetOutput:
-        b = x.shape[0]
-        f4, f8, f16, f32 = self.cnn(x)
-        t = self.token_proj(f16)
-        h, w = t.shape[-2:]
+        return self.fuse(*self.backbone(x), pixel_size_nm=pixel_size_nm, with_cams=with_cams)
+
+    def fuse(
+        self,
+        f8: torch.Tensor,
+        f16: torch.Tensor,
+        f32: torch.Tensor,
+        raw_tokens: torch.Tensor,
+        pixel_size_nm: torch.Tensor | None = None,
+        with_cams: bool = True,
+    ) -> HFFNetOutput:
+        """Transformer blocks, hierarchical fusion, heads and CAMs over :meth:`backbone`'s output."""
+        b = f16.shape[0]
+        h, w = f16.shape[-2:]
         if pixel_size_nm is None:
-            pixel_size_nm = torch.full((b,), float("nan"), device=x.device)
-        tokens = t.flatten(2).transpose(1, 2) + self._pos_embed(h, w)
-        tokens = tokens + self.scale_embed(pixel_size_nm.to(x.dtype))[:, None, :]
+            pixel_size_nm = torch.full((b,), float("nan"), device=f16.device)
+        tokens = self._tokens(raw_tokens) + self._pos_embed(h, w)
+        tokens = tokens + self.scale_embed(pixel_size_nm.to(f16.dtype))[:, None, :]
         tokens = self.norm(self.blocks(tokens))
         tmap = tokens.transpose(1, 2).reshape(b, -1, h, w)
 
