@@ -68,8 +68,16 @@ def test_rows_statuses_reasons_and_outputs(folder: Path, tmp_path: Path, analyze
     for c in CLASSES:
         r = by_name[f"{c}_3_0.tif"]
         assert r["status"] == "ok" and r["error"] == ""
-        assert r["level1"] in tax.level1 and tax.parent_of(r["level2"]) == r["level1"]
-        assert 0 < float(r["p_level2"]) <= float(r["p_level1"]) <= 1
+        # The guess is always in closest_*; level1/level2 hold it only when the result is not flagged.
+        g1, g2 = r["closest_level1"], r["closest_level2"]
+        assert g1 in tax.level1 and tax.parent_of(g2) == g1
+        assert 0 < float(r["closest_p_level2"]) <= float(r["closest_p_level1"]) <= 1
+        if r["uncertain"] == "true":
+            assert (r["level1"], r["p_level1"], r["level2"], r["p_level2"]) == ("", "", "", "")
+            assert r["reason"]
+        else:
+            assert (r["level1"], r["level2"], r["reason"]) == (g1, g2, "")
+            assert r["p_level1"] == r["closest_p_level1"] and r["p_level2"] == r["closest_p_level2"]
         assert float(r["pixel_size_m"]) > 0  # synth writes an ImageJ calibration
         assert r["model_sha256"] == analyzer.model_info.sha256
         for col in ("overlay_level1", "overlay_level2", "item"):
@@ -80,8 +88,8 @@ def test_rows_statuses_reasons_and_outputs(folder: Path, tmp_path: Path, analyze
     assert len(lines) == 5
     rec = next(json.loads(x) for x in lines if json.loads(x)["name"] == "striations_3_0.tif")
     pred = load_stored_prediction(out / rec["item"])
-    assert pred.level1.label == rec["level1"] and pred.level2.label == rec["level2"]
-    assert pred.level1.probability == pytest.approx(rec["p_level1"], abs=1e-6)
+    assert pred.level1.label == rec["closest_level1"] and pred.level2.label == rec["closest_level2"]
+    assert pred.level1.probability == pytest.approx(rec["closest_p_level1"], abs=1e-6)
     assert pred.cams_level1 is not None and pred.cam(2).max() == pytest.approx(1.0)
     assert rec["details"]["model"]["sha256"] == analyzer.model_info.sha256
     assert rec["details"]["image"]["calibration"]["pixel_size_x_m"] == pytest.approx(
@@ -267,3 +275,69 @@ def test_eta_text_and_estimate() -> None:
         t[0] += step
         est.computed()
     assert est.eta(10) == pytest.approx(60.0)
+
+
+def test_flagged_row_keeps_its_guess_out_of_the_answer_columns() -> None:
+    """A hand-set flagged row: no class in level1/level2, the guess in closest_*, the reason."""
+    from fractoscope.batch import BatchRecord
+
+    flagged = BatchRecord(path="/a.tif", name="a.tif", status="ok")
+    flagged.set_answer("wear", 0.88, "abrasive_grooves", 0.86, True, "unlike the images the model was trained on")
+    sure = BatchRecord(path="/b.tif", name="b.tif", status="ok")
+    sure.set_answer("fatigue", 0.97, "striations", 0.9, False, "")
+    row = dict(zip(CSV_COLUMNS, flagged.csv_row(), strict=True))
+    assert (row["level1"], row["p_level1"], row["level2"], row["p_level2"]) == ("", "", "", "")
+    assert (row["uncertain"], row["reason"]) == ("true", "unlike the images the model was trained on")
+    assert (row["closest_level1"], row["closest_p_level1"]) == ("wear", "0.88")
+    assert (row["closest_level2"], row["closest_p_level2"]) == ("abrasive_grooves", "0.86")
+    row = dict(zip(CSV_COLUMNS, sure.csv_row(), strict=True))
+    assert (row["level1"], row["p_level1"], row["level2"], row["p_level2"]) == ("fatigue", "0.97", "striations", "0.9")
+    assert (row["uncertain"], row["reason"]) == ("false", "")
+    assert (row["closest_level1"], row["closest_level2"]) == ("fatigue", "striations")
+
+
+def test_resuming_a_results_folder_written_before_the_closest_columns(
+    folder: Path, tmp_path: Path, analyzer
+) -> None:
+    """An old folder (level1/level2 = the guess even when flagged, no reason/closest columns)
+    resumes: nothing is recomputed, and results.csv is rewritten in the new layout."""
+    out = tmp_path / "out"
+    run_batch([folder], out, analyzer, recursive=True)
+    # Turn the folder into what the previous release wrote: one flagged row, old keys only.
+    old_columns = [c for c in CSV_COLUMNS if c != "reason" and not c.startswith("closest_")]
+    lines = []
+    for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec["status"] == "ok":
+            rec["level1"], rec["p_level1"] = rec["closest_level1"], rec["closest_p_level1"]
+            rec["level2"], rec["p_level2"] = rec["closest_level2"], rec["closest_p_level2"]
+            rec["uncertain"] = rec["name"].startswith("pitting")
+            rec["uncertain_reason"] = "low confidence" if rec["uncertain"] else ""
+        for k in ("closest_level1", "closest_p_level1", "closest_level2", "closest_p_level2"):
+            rec.pop(k)
+        lines.append(json.dumps(rec))
+    (out / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(out / "results.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(old_columns)
+        for line in lines:
+            rec = json.loads(line)
+            w.writerow(["" if rec.get(c) is None else str(rec.get(c)) for c in old_columns])
+    old = {json.loads(x)["name"]: json.loads(x) for x in lines}
+
+    s = run_batch([folder], out, analyzer, recursive=True)
+    assert (s.ok, s.reused, s.failed) == (3, 3, 2)  # the old rows were reused, not recomputed
+    rows = _csv_rows(out)
+    assert list(rows[0].keys()) == list(CSV_COLUMNS) and len(rows) == 5
+    by_name = {r["name"]: r for r in rows}
+    for name, r in by_name.items():
+        o = old[name]
+        if o["status"] != "ok":
+            assert r["status"] == "failed" and r["closest_level1"] == ""
+            continue
+        assert r["finished_at"] == o["finished_at"]  # the earlier row
+        assert (r["closest_level1"], r["closest_level2"]) == (o["level1"], o["level2"])
+        if o["uncertain"]:
+            assert (r["level1"], r["level2"], r["uncertain"], r["reason"]) == ("", "", "true", "low confidence")
+        else:
+            assert (r["level1"], r["level2"], r["uncertain"], r["reason"]) == (o["level1"], o["level2"], "false", "")

@@ -166,7 +166,7 @@ def test_headline_is_the_top_of_its_own_alternatives():
     # By hand: brittle overload is the most likely mechanism (0.45 > 0.41), cleavage its most likely
     # morphology (0.32 > 0.13), although adhesive wear alone has more (0.345).
     assert pred.level1.label == "brittle_overload" and pred.level2.label == "cleavage"
-    head = wording.headline(pred)
+    head = wording.best_guess(pred)  # flagged (0.45 vs 0.41): the guess follows the same rule
     assert "brittle overload" in head.lower() and "cleavage" in head and "45" in head
     alts = wording.alternatives(pred, 3)
     # Next by the same rule: the wear mechanism (0.41, best as adhesive wear), then the other
@@ -187,8 +187,76 @@ def test_uncertain_headline_is_marked_and_worded_plainly():
 
     pred = _hand_prediction(ZEISS_P1, ZEISS_P2)  # no fitted block: 0.45 vs 0.41 -> uncertain
     assert pred.confidence.uncertain
-    assert wording.headline(pred).startswith("Uncertain")
+    assert wording.headline(pred) == "Not recognised with confidence: low confidence"
+    assert wording.closest_text(pred) == "closest: Brittle overload (45\u00a0%), cleavage (32\u00a0%)"
     assert "not sure" in wording.confidence_text(pred) and "wear" in wording.confidence_text(pred)
+    assert "Confident" not in wording.confidence_text(pred)
+
+
+# The card's confidence block as `fractoscope calibrate` writes it (the two thresholds only).
+CARD = {"confidence": {"min_probability": 0.5, "ood": {"threshold": 3.8}}}
+SURE_P1 = {"fatigue": 0.91, "ductile_overload": 0.04, "brittle_overload": 0.03, "wear": 0.01, "corrosion": 0.01}
+SURE_P2 = {
+    "striations": 0.81, "beach_marks": 0.10, "equiaxed_dimples": 0.03, "shear_dimples": 0.01,
+    "cleavage": 0.02, "intergranular": 0.01, "abrasive_grooves": 0.005, "adhesive_delamination": 0.005,
+    "pitting": 0.005, "mud_cracking": 0.005,
+}
+
+
+def _with(pred, confidence, card=CARD):
+    import dataclasses
+
+    return dataclasses.replace(pred, model=dataclasses.replace(pred.model, card=card), confidence=confidence,
+                               timings={"total_s": 1.25})
+
+
+def test_flagged_result_reads_not_recognised_everywhere_in_predict_text(capsys):
+    """`predict` text output of a hand-set flagged result: the headline, the guess on its own line,
+    no "mechanism:" verdict line and no "Confident" sentence; the confident branch for contrast."""
+    from fractoscope.analysis.results import Confidence
+    from fractoscope.commands.predict import _print_human
+
+    reason = "unlike the images the model was trained on"
+    pred = _with(_hand_prediction(ZEISS_P1, ZEISS_P2), Confidence(0.45, 5.2, True, reason))
+    _print_human("x.tif", pred, pred.to_json_dict())
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "  Not recognised with confidence: unlike the images the model was trained on"
+    assert out[2] == "  closest: Brittle overload (45\u00a0%), cleavage (32\u00a0%)"
+    assert out[3].startswith("  other candidates: Wear (41\u00a0%)")
+    assert not any(ln.startswith(("  mechanism:", "  morphology:")) for ln in out)
+    assert not any("Confident" in ln for ln in out)
+    assert any(ln.startswith("  Uncertain: this image is unlike the images the model was trained on") for ln in out)
+
+    sure = _with(_hand_prediction(SURE_P1, SURE_P2), Confidence(0.91, 1.0, False, ""))
+    _print_human("y.tif", sure, sure.to_json_dict())
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "  Fatigue (91\u00a0%), showing fatigue striations (81\u00a0%)"
+    assert out[2] == "  mechanism:  Fatigue (91\u00a0%)"
+    assert "  Confident: 91\u00a0% for fatigue, and the image resembles the images the model was trained on." in out
+    assert not any("closest" in ln or "Not recognised" in ln for ln in out)
+
+
+def test_confident_sentence_needs_both_checks():
+    """'Confident ... resembles the training images' only when the result is not flagged and both
+    of the card's checks are met; a result a rule left unflagged past a threshold does not get it."""
+    from fractoscope.analysis import wording
+    from fractoscope.analysis.results import Confidence
+
+    base = _hand_prediction(SURE_P1, SURE_P2)
+    ok = _with(base, Confidence(0.91, 1.0, False, ""))
+    assert wording.both_checks_pass(ok)
+    for conf, card in [
+        (Confidence(0.91, 4.5, False, ""), CARD),  # unflagged, but past the OOD threshold
+        (Confidence(0.45, 1.0, False, ""), CARD),  # unflagged, but under the probability floor
+        (Confidence(0.91, 1.0, False, ""), {}),  # no thresholds to check against
+    ]:
+        p = _with(base, conf, card)
+        assert not wording.both_checks_pass(p)
+        assert wording.confidence_text(p) == (
+            "91\u00a0% for fatigue (calibrated). Not flagged as uncertain, but not every confidence "
+            "check could be confirmed: treat it with care."
+        ).replace("91", f"{round(100 * conf.calibrated)}")
+        assert wording.headline(p).startswith("Fatigue")  # not flagged: still the answer
 
 
 def test_level1_only_model_says_level2_not_trained():

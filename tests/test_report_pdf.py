@@ -240,8 +240,13 @@ def test_uncertain_and_level1_only(tmp_path: Path, app, sample) -> None:
     assert_layout_fits(out, canvas, "Letter")
     _, texts, _ = _pdf_text(out)
     first = _norm(texts[0])
-    assert f"Uncertain result: {reason}" in first
-    assert _norm(wording.headline(p1)) in first and "Uncertain" in _norm(wording.headline(p1))
+    assert f"Not recognised with confidence: {reason}" in first
+    assert wording.headline(p1) == f"Not recognised with confidence: {reason}"
+    # The guess on its own plain line, the level rows captioned as the closest classes; no verdict.
+    closest = wording.closest_text(p1)
+    assert closest == f"closest: {pred.taxonomy.display_name(pred.level1.label)} ({wording.percent(pred.level1.probability)})"
+    assert _norm(closest) in first and "Closest mechanism (level 1)" in first
+    assert "Failure mechanism (level 1)" not in first and "Confident" not in first
     assert "41 %" in first and "7.50" in first  # calibrated probability and OOD score
     text = _norm("\n".join(texts))
     assert "Level 2: not trained" in text
@@ -299,7 +304,27 @@ def test_stored_prediction_keeps_its_confidence(tmp_path: Path, app, sample) -> 
     assert back.confidence.to_dict() == p1.confidence.to_dict()
     out = write_image_report(tmp_path / "r.pdf", sem, back, META)
     first = _norm(_pdf_text(out)[1][0])
-    assert "Uncertain result: unlike the images the model was trained on" in first and "3.25" in first
+    assert "Not recognised with confidence: unlike the images the model was trained on" in first and "3.25" in first
+
+
+def test_confident_report_says_so_only_when_both_checks_pass(tmp_path: Path, app, sample) -> None:
+    """The confident branch of the headline box, with a hand-set confidence and the card's two
+    thresholds: the answer in bold words, 'Confident ... resembles', no 'Not recognised'."""
+    from fractoscope.analysis.results import Confidence
+    from fractoscope.report.pdf import image_report_pages
+
+    sem, pred = sample
+    card = {**pred.model.card, "confidence": {"min_probability": 0.5, "ood": {"threshold": 3.8}}}
+    p1 = dataclasses.replace(pred, model=dataclasses.replace(pred.model, card=card),
+                             confidence=Confidence(0.93, 0.4, False, ""))  # fmt: skip
+    out = tmp_path / "c.pdf"
+    image_report_pages(out, sem, p1, META)
+    first = _norm(_pdf_text(out)[1][0])
+    name = pred.taxonomy.display_name(pred.level1.label)
+    assert _norm(wording.headline(p1)) in first and wording.headline(p1).startswith(name)
+    assert f"Confident: 93 % for {name.lower()}, and the image resembles the images the model was trained on." in first
+    assert "Failure mechanism (level 1)" in first
+    assert "Not recognised" not in first and "closest:" not in first
 
 
 def test_image_report_data(analysed) -> None:
@@ -360,9 +385,15 @@ def test_batch_report(tmp_path: Path, app, analyzer) -> None:
     rep = BatchReport.from_out_dir(out)
     assert rep.images == 4 and rep.ok == 3 and len(rep.failed) == 1
     assert rep.failed[0].status == "failed"
-    assert sum(n for _, _, n in rep.level1_counts) == 3 == sum(n for _, _, n in rep.level2_counts)
+    recognised = sum(1 for r in rep.rows if r.status == "ok" and not r.uncertain)  # flagged rows are not counted
+    assert sum(n for _, _, n in rep.level1_counts) == recognised == sum(n for _, _, n in rep.level2_counts)
+    for r in rep.rows:  # hand-set: every analysed row confident but one, flagged as a run records it
+        if r.status == "ok":
+            r.uncertain, r.uncertain_reason = False, ""
+            r.level1, r.p_level1, r.level2, r.p_level2 = r.closest_level1, r.closest_p_level1, r.closest_level2, r.closest_p_level2
     marked = next(r for r in rep.rows if r.status == "ok")
-    marked.uncertain = True  # as a run records an uncertain image
+    marked.uncertain, marked.uncertain_reason = True, "low confidence"
+    marked.level1, marked.p_level1, marked.level2, marked.p_level2 = "", None, "", None
 
     pdf = tmp_path / "batch.pdf"
     canvas = batch_report_pages(pdf, rep, META, "Letter")
@@ -376,10 +407,15 @@ def test_batch_report(tmp_path: Path, app, analyzer) -> None:
     table = _norm(texts[0])
     for r in rep.rows:
         assert r.name in table
-        if r.status == "ok":
+        if r.status == "ok" and not r.uncertain:
             assert rep.names[r.level1] in table and rep.names[r.level2] in table
     assert " failed" in table and " error" not in table  # the CSV's word
-    assert table.count("uncertain") >= 1 and "Uncertain" in table
+    # The flagged row: "Not recognised", its guess in the Closest column, counted apart.
+    guess = (f"{rep.names[marked.closest_level1]} {wording.percent(marked.closest_p_level1)}, "
+             f"{rep.names[marked.closest_level2].lower()} {wording.percent(marked.closest_p_level2)}")
+    assert f"{marked.name} Not recognised" in table and _norm(guess) in table
+    assert "Closest (a guess)" in table and "Not recognised (uncertain)" in table
+    assert "Not counted above: 1 image not recognised with confidence" in table
     # Thumbnails: each has a scale bar whose length fits its own image's field of view.
     head = next(b for b in canvas.boxes if b.text == "Thumbnails")
     bars = [

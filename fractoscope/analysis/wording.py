@@ -23,6 +23,9 @@ DECODING_RULE = (
     "listed among the alternatives even when its own percentage is higher."
 )
 LEVEL2_NOT_TRAINED = "not trained (this model recognises failure mechanisms only)"
+NOT_RECOGNISED = "Not recognised with confidence"
+# Where a flagged result points the analyst: the lab's own labelled images beat any guess.
+TEACH_HINT = "Confirm by eye, or teach the model your lab's labelled images."
 NBSP = "\u00a0"  # keeps a number and its % sign on one line in titles and PDFs
 
 
@@ -45,14 +48,44 @@ def _lower(name: str) -> str:
     return name[:1].lower() + name[1:] if name[1:2].islower() or len(name) < 2 else name
 
 
+def is_uncertain(pred: Prediction) -> bool:
+    """The model's own flag (``Prediction.confidence.uncertain``): every surface words a flagged
+    result as "not recognised", never as a verdict."""
+    return bool(pred.confidence is not None and pred.confidence.uncertain)
+
+
+def best_guess(pred: Prediction) -> str:
+    """'Ductile overload (54 %), equiaxed dimples (40 %)': the top-down best class, no verdict."""
+    top = pred.ranked(0)[0]
+    text = f"{_name(pred, top.level1)} ({percent(top.probability)})"
+    if pred.has_level2 and top.level2 is not None:
+        text += f", {_lower(_name(pred, top.level2))} ({percent(pred.level2.probability)})"
+    return text
+
+
+def closest_text(pred: Prediction) -> str:
+    """The plain line under a "not recognised" headline: 'closest: Ductile overload (54 %), ...'."""
+    return f"closest: {best_guess(pred)}"
+
+
+def reason(pred: Prediction) -> str:
+    """Why the result is flagged, as the confidence rule says it ("" when it is not flagged)."""
+    if not is_uncertain(pred):
+        return ""
+    return str(pred.confidence.reason or "").strip()
+
+
 def headline(pred: Prediction) -> str:
-    """'Brittle overload (62 %), showing cleavage (48 %)'; prefixed when the result is uncertain."""
+    """'Brittle overload (62 %), showing cleavage (48 %)' for a result the model stands behind;
+    'Not recognised with confidence: <reason>' when it is flagged (the best guess then goes on
+    its own line, :func:`closest_text`, so it never reads as the answer)."""
+    if is_uncertain(pred):
+        why = reason(pred)
+        return f"{NOT_RECOGNISED}: {why}" if why else NOT_RECOGNISED
     top = pred.ranked(0)[0]
     text = f"{_name(pred, top.level1)} ({percent(top.probability)})"
     if pred.has_level2 and top.level2 is not None:
         text += f", showing {_lower(_name(pred, top.level2))} ({percent(pred.level2.probability)})"
-    if pred.confidence is not None and pred.confidence.uncertain:
-        return f"Uncertain: best guess {text[:1].lower() + text[1:]}"
     return text
 
 
@@ -72,6 +105,34 @@ def alternatives(pred: Prediction, k: int = 3) -> list[str]:
     return [alternative_text(pred, a) for a in pred.ranked(k)[1:]]
 
 
+def _card_thresholds(pred: Prediction) -> tuple[float | None, float | None]:
+    """(minimum calibrated probability, OOD threshold) of the model card's confidence block."""
+    block = (pred.model.card or {}).get("confidence") if pred.model is not None else None
+    if not isinstance(block, dict):
+        return None, None
+
+    def num(v: object) -> float | None:
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return f if math.isfinite(f) else None
+
+    ood = block.get("ood")
+    return num(block.get("min_probability")), num(ood.get("threshold")) if isinstance(ood, dict) else None
+
+
+def both_checks_pass(pred: Prediction) -> bool:
+    """True only when the result is not flagged *and* each of the card's two checks is met:
+    the calibrated probability is at or above its floor and the image's OOD score is at or below
+    its threshold. Only then may a surface say "Confident ... resembles the training images"."""
+    c = pred.confidence
+    if c is None or c.uncertain or not math.isfinite(c.ood_score):
+        return False
+    min_p, thr = _card_thresholds(pred)
+    return min_p is not None and thr is not None and c.calibrated >= min_p and c.ood_score <= thr
+
+
 def confidence_text(pred: Prediction) -> str:
     """One or two sentences on how far to trust the result, for a reader, not a statistician."""
     c = pred.confidence
@@ -86,18 +147,25 @@ def confidence_text(pred: Prediction) -> str:
                 "this image is unlike the images the model was trained on, so its answer may be "
                 "wrong whatever the percentages say"
             )
-        if "low confidence" in c.reason or not calibrated:
+        if "low confidence" in c.reason or not calibrated or not parts:
             close = (
                 f"; {_lower(_name(pred, runner.level1))} is close behind at {percent(runner.probability)}"
                 if runner is not None and runner.level2 is None
                 else ""
             )
             parts.append(f"the model is not sure ({percent(c.calibrated)} for {name}{close})")
-        return "Uncertain: " + "; ".join(parts) + ". Confirm by eye, or fine-tune the model on your own images."
-    if calibrated:
+        return "Uncertain: " + "; ".join(parts) + ". " + TEACH_HINT
+    if both_checks_pass(pred):
         return (
             f"Confident: {percent(c.calibrated)} for {name}, and the image resembles the images "
             "the model was trained on."
+        )
+    if calibrated:
+        # Not flagged, but a check is not met or the card does not say where its thresholds are:
+        # no claim that the image resembles the training images.
+        return (
+            f"{percent(c.calibrated)} for {name} (calibrated). Not flagged as uncertain, but not "
+            "every confidence check could be confirmed: treat it with care."
         )
     return (
         f"{percent(c.calibrated)} for {name}. This model has no confidence calibration: the "
@@ -123,11 +191,18 @@ def level2_text(pred: Prediction) -> str:
 __all__ = [
     "DECODING_RULE",
     "LEVEL2_NOT_TRAINED",
+    "NOT_RECOGNISED",
+    "TEACH_HINT",
     "alternative_text",
     "alternatives",
+    "best_guess",
+    "both_checks_pass",
+    "closest_text",
     "confidence_text",
     "headline",
+    "is_uncertain",
     "level2_text",
     "percent",
+    "reason",
     "warnings",
 ]

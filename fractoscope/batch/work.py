@@ -231,14 +231,13 @@ def _fill_record(
     # A level-1-only (adapted) model has no trained level 2: the row leaves it empty.
     l2 = pred.level2 if pred.has_level2 else None
     record.status = STATUS_OK
-    record.level1, record.p_level1 = l1.label, round(l1.probability, 6)
-    if l2 is not None:
-        record.level2, record.p_level2 = l2.label, round(l2.probability, 6)
-    record.margin = round(pred.margin, 6)
     conf = pred.confidence
-    if conf is not None:
-        record.uncertain = bool(conf.uncertain)
-        record.uncertain_reason = str(conf.reason)
+    record.set_answer(
+        l1.label, round(l1.probability, 6),
+        l2.label if l2 is not None else None, round(l2.probability, 6) if l2 is not None else None,
+        bool(conf.uncertain) if conf is not None else None, str(conf.reason) if conf is not None else "",
+    )
+    record.margin = round(pred.margin, 6)
     record.pixel_size_m = pred.pixel_size_m
     record.calibration_source = pred.calibration_source
     record.overlay_level1, record.overlay_level2, record.thumbnail = ov1, ov2, thumb

@@ -114,9 +114,10 @@ def run(args: argparse.Namespace) -> int:
             return
         r = ev.record
         what = (
-            f"{r.level1} ({r.p_level1:.2f}) / {r.level2 or '-'}"
-            + (f" ({r.p_level2:.2f})" if r.p_level2 is not None else "")
-            + (" [uncertain]" if r.uncertain else "")
+            ("not recognised (closest: " if r.uncertain else "")
+            + f"{r.closest_level1} ({r.closest_p_level1:.2f}) / {r.closest_level2 or '-'}"
+            + (f" ({r.closest_p_level2:.2f})" if r.closest_p_level2 is not None else "")
+            + (f") [uncertain: {r.uncertain_reason}]" if r.uncertain else "")
             if r.ok
             else f"FAILED {r.error}"
         )

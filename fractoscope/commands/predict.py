@@ -66,11 +66,18 @@ def _print_human(path, pred, d: dict) -> None:
     )
     print(f"{path}")
     print(f"  {wording.headline(pred)}")
-    print(f"  mechanism:  {tax.display_name(pred.level1.label)} ({wording.percent(pred.level1.probability)})")
-    print(f"  morphology: {wording.level2_text(pred)}")
+    uncertain = wording.is_uncertain(pred)
+    if uncertain:
+        # Not a verdict: the best guess on its own plain line, no "mechanism:" / "morphology:".
+        print(f"  {wording.closest_text(pred)}")
+        if not pred.has_level2:
+            print(f"  morphology: {wording.level2_text(pred)}")
+    else:
+        print(f"  mechanism:  {tax.display_name(pred.level1.label)} ({wording.percent(pred.level1.probability)})")
+        print(f"  morphology: {wording.level2_text(pred)}")
     alts = wording.alternatives(pred, 3)
     if alts:
-        print("  alternatives: " + "; ".join(alts))
+        print(("  other candidates: " if uncertain else "  alternatives: ") + "; ".join(alts))
     top_joint = pred.top(1)[0]
     if pred.has_level2 and top_joint[1] != pred.level2.label:
         # The case that reads as a contradiction without the rule: say it.
@@ -87,6 +94,7 @@ def _print_human(path, pred, d: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from fractoscope.analysis import wording
     from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.errors import FractoscopeError
     from fractoscope.io import read_sem
@@ -118,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         d = pred.to_json_dict()
         d["path"] = str(path)
+        # The words every surface shows ("Not recognised with confidence: ..." when flagged).
+        d["headline"] = wording.headline(pred)
         if not args.json:
             d["tiles"].pop("items", None)
         results.append(d)

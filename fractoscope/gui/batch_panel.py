@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fractoscope.analysis.wording import NOT_RECOGNISED as NOT_RECOGNISED_HEADLINE
 from fractoscope.applog import log_unexpected
 from fractoscope.batch import (
     STATUS_FAILED,
@@ -64,8 +65,11 @@ from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Confidence", "Error")
-COL_CONFIDENCE, COL_ERROR = COLUMNS.index("Confidence"), COLUMNS.index("Error")
+COLUMNS = (
+    "Name", "Status", "Level 1", "P(L1)", "Level 2", "P(L2)", "Pixel size", "Confidence", "Closest", "Error",
+)
+COL_CONFIDENCE, COL_CLOSEST, COL_ERROR = (COLUMNS.index(c) for c in ("Confidence", "Closest", "Error"))
+NOT_RECOGNISED = "not recognised"  # the Level 1 cell of a flagged row: its guess is under Closest
 STATUS_PENDING, STATUS_RUNNING = "pending", "running"
 _STATUS_COLOURS = {
     STATUS_OK: QColor(40, 130, 60),
@@ -128,8 +132,10 @@ class BatchTableModel(QAbstractTableModel):
                 return r.error
             if r is not None and col == COL_CONFIDENCE and r.uncertain:
                 return r.uncertain_reason or "uncertain"
+            if r is not None and col in (2, COL_CLOSEST) and r.uncertain:
+                return f"{NOT_RECOGNISED_HEADLINE}: the closest class is a guess, not a verdict"
             return None
-        if role == Qt.ItemDataRole.ForegroundRole and col == COL_CONFIDENCE and r is not None and r.uncertain:
+        if role == Qt.ItemDataRole.ForegroundRole and col in (2, COL_CONFIDENCE) and r is not None and r.uncertain:
             return _STATUS_COLOURS["uncertain"]
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -148,13 +154,22 @@ class BatchTableModel(QAbstractTableModel):
             confidence = "uncertain" + (f" — {r.uncertain_reason}" if r.uncertain_reason else "")
         else:
             confidence = "" if r.uncertain is None else "confident"
+        closest = ""
+        if r.closest_level1:
+            closest = r.closest_level1 + (f" ({r.closest_p_level1:.3f})" if r.closest_p_level1 is not None else "")
+            if r.closest_level2:
+                closest += f", {r.closest_level2}" + (
+                    f" ({r.closest_p_level2:.3f})" if r.closest_p_level2 is not None else ""
+                )
         return {
-            2: r.level1,
+            # A flagged row has no answer in the class columns, only its guess under Closest.
+            2: NOT_RECOGNISED if r.uncertain else r.level1,
             3: f"{r.p_level1:.3f}" if r.p_level1 is not None else "",
             4: r.level2 or ("not trained" if r.level1 else ""),
             5: f"{r.p_level2:.3f}" if r.p_level2 is not None else "",
             6: format_length(r.pixel_size_m) if r.pixel_size_m else "uncalibrated",
             COL_CONFIDENCE: confidence,
+            COL_CLOSEST: closest,
             COL_ERROR: "",
         }[col]
 

@@ -65,7 +65,7 @@ class ProbabilityDelegate(QStyledItemDelegate):
 
 
 def _without_uncertain(text: str) -> str:
-    """``"Uncertain: best guess x"`` -> ``"Best guess x"`` (the banner already says it)."""
+    """``"Uncertain: x"`` -> ``"X"`` (the banner above already says the result is not recognised)."""
     if text.lower().startswith("uncertain:"):
         text = text[len("uncertain:"):].strip()
         return text[:1].upper() + text[1:]
@@ -73,17 +73,21 @@ def _without_uncertain(text: str) -> str:
 
 
 class PredictionPanel(QWidget):
-    """The result: a headline worded by ``fractoscope.analysis.wording``, an unmistakable
-    "Uncertain" banner when the model's confidence says so, and the level 1 -> level 2 tree with
-    probability bars (clicking a class shows its CAM). A level-1-only model's tree has no
-    morphologies and the panel says level 2 was not trained."""
+    """The result: a headline worded by ``fractoscope.analysis.wording`` and the level 1 -> level 2
+    tree with probability bars (clicking a class shows its CAM). A flagged result's headline is
+    "Not recognised with confidence: <reason>" in an unmistakable banner, the best guess follows
+    in a plain line ("closest: ...") and an evidence row points to what lets the analyst decide
+    (the CAM of the closest class, the Similar tab) and how to teach the model (``actions``, which
+    the library feature fills with *Label as…* and *Teach it your lab…*). A level-1-only model's
+    tree has no morphologies and the panel says level 2 was not trained."""
 
     classSelected = Signal(int, str)  # level, label
+    showSimilar = Signal()  # "Compare with similar labelled images" (the window opens that tab)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.prediction: Prediction | None = None
-        self.banner = QLabel()  # the uncertain state: coloured, on top, never a footnote
+        self.banner = QLabel()  # the headline of a flagged result: coloured, on top, never a footnote
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(
             f"QLabel {{ background: {WARNING_COLOR}; color: black; font-weight: bold;"
@@ -100,6 +104,23 @@ class PredictionPanel(QWidget):
         self.confidence = QLabel()
         self.confidence.setWordWrap(True)
         self.confidence.setVisible(False)
+        # Evidence beside a flagged answer: which map is shown, where the similar images are.
+        self.evidence = QLabel()
+        self.evidence.setWordWrap(True)
+        self.evidence.setStyleSheet("color: gray;")
+        self.evidence.setVisible(False)
+        self.similar_button = QToolButton()
+        self.similar_button.setText("Compare with similar labelled images")
+        self.similar_button.setToolTip("Open the Similar tab: the closest images of your reference library")
+        self.similar_button.clicked.connect(self.showSimilar)
+        self.similar_button.setVisible(False)
+        # Filled by the library feature (Label as…, Teach it your lab…); shown for flagged results.
+        self.actions = QWidget()
+        self.actions_layout = QHBoxLayout(self.actions)
+        self.actions_layout.setContentsMargins(0, 0, 0, 0)
+        self.actions_layout.addWidget(self.similar_button)
+        self.actions_layout.addStretch(1)
+        self.actions.setVisible(False)
         self.level2_note = QLabel()
         self.level2_note.setWordWrap(True)
         self.level2_note.setVisible(False)
@@ -123,7 +144,8 @@ class PredictionPanel(QWidget):
         self.hint.setStyleSheet("color: gray;")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        for w in (self.banner, self.summary, self.confidence, self.level2_note, self.warning):
+        for w in (self.banner, self.summary, self.confidence, self.evidence, self.actions,
+                  self.level2_note, self.warning):
             lay.addWidget(w)
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.hint)
@@ -141,7 +163,7 @@ class PredictionPanel(QWidget):
         self.items = {}
         self.summary.setFont(self._headline_font)
         self.summary.setText(message)
-        for w in (self.banner, self.confidence, self.level2_note, self.warning):
+        for w in (self.banner, self.confidence, self.evidence, self.actions, self.level2_note, self.warning):
             w.setVisible(False)
 
     def set_prediction(self, pred: Prediction) -> None:
@@ -149,21 +171,27 @@ class PredictionPanel(QWidget):
         self.items = {}
         self.prediction = pred
         t = pred.taxonomy
-        conf = pred.confidence
-        uncertain = bool(conf is not None and conf.uncertain)
-        # The headline: large and bold only for a result the model stands behind.
-        self.banner.setText(f"Uncertain — {conf.reason}" if uncertain and conf.reason else "Uncertain")
+        uncertain = wording.is_uncertain(pred)
+        # A result the model stands behind: its headline, large and bold. A flagged one: "Not
+        # recognised with confidence: <reason>" in the banner, and the best guess in plain text
+        # below it, so it never reads as the answer.
+        self.banner.setText(wording.headline(pred) if uncertain else "")
         self.banner.setVisible(uncertain)
-        font = QFont(self._headline_font)
-        if uncertain:
-            font = QFont(self.tree.font())
-            font.setItalic(True)
-        self.summary.setFont(font)
-        # With the banner on top, "Uncertain:" is not repeated in the lines below it.
-        self.summary.setText(_without_uncertain(wording.headline(pred)) if uncertain else wording.headline(pred))
+        self.summary.setFont(QFont(self.tree.font()) if uncertain else QFont(self._headline_font))
+        self.summary.setText(wording.closest_text(pred) if uncertain else wording.headline(pred))
         text = wording.confidence_text(pred)
         self.confidence.setText(_without_uncertain(text) if uncertain else text)
         self.confidence.setVisible(True)
+        if uncertain:
+            cam = "The map shows where the model saw the closest class"
+            if pred.cams_level1 is None:
+                cam = "This result was stored without Grad-CAM maps"
+            self.evidence.setText(
+                f"{cam}; compare the surface with labelled images of your lab before deciding."
+            )
+        self.evidence.setVisible(uncertain)
+        self.actions.setVisible(uncertain)
+        self.similar_button.setVisible(uncertain)
         self.level2_note.setText("" if pred.has_level2 else f"Level 2: {wording.level2_text(pred)}")
         self.level2_note.setVisible(not pred.has_level2)
 

@@ -118,7 +118,7 @@ def prepare_image(
             img, scale = resample_to_pixel_size(img, 1.0, 1.0 / factor)
         if scale < 1.0:  # within 1 % of the limit the image is left as stored
             note = (f"; it was reduced {1 / scale:.1f}× to {max(img.shape[:2])} px across, "
-                    "a frame size like the training images'")
+                    "a frame size like the training images")
         warnings.append(
             "the image has no pixel size: features are judged by their look alone, not their "
             f"size (set the scale for a better result){note}"

@@ -237,6 +237,7 @@ class ImageReport:
     level2: ProbRow | None
     probabilities: list[ProbRow]  # level 1 rows, each with its level-2 children
     headline: str  # fractoscope.analysis.wording: the same phrasing as the CLI and the GUI
+    closest: str  # "closest: ..." the best guess, shown under a "not recognised" headline
     alternatives: list[str]
     confidence_text: str
     decoding_rule: str
@@ -353,6 +354,7 @@ class ImageReport:
             else None,
             probabilities=rows,
             headline=wording.headline(p),
+            closest=wording.closest_text(p),
             alternatives=list(wording.alternatives(p, 3)),
             confidence_text=wording.confidence_text(p),
             decoding_rule=wording.DECODING_RULE,
@@ -392,6 +394,11 @@ class BatchRow:
     image_width_px: int | None = None  # of the analysed (cropped) image: gives the thumbnail's scale
     uncertain: bool = False
     uncertain_reason: str = ""
+    # The best guess of every analysed image (level1/level2 above are empty for a flagged one).
+    closest_level1: str = ""
+    closest_p_level1: float | None = None
+    closest_level2: str = ""
+    closest_p_level2: float | None = None
 
     def thumbnail_pixel_size_m(self, thumb_width_px: int) -> float | None:
         """The pixel size of a thumbnail ``thumb_width_px`` wide: thumbnails are integer-factor
@@ -472,9 +479,14 @@ class BatchReport:
                     image_width_px=int(shape[1]) if len(shape) >= 2 else None,
                     uncertain=bool(getattr(r, "uncertain", False)),
                     uncertain_reason=str(getattr(r, "uncertain_reason", "") or ""),
+                    closest_level1=r.closest_level1,
+                    closest_p_level1=r.closest_p_level1,
+                    closest_level2=r.closest_level2,
+                    closest_p_level2=r.closest_p_level2,
                 )
             )
-        c1 = Counter(r.level1 for r in rows if r.status == "ok")
+        # Counted: the answers the model stands behind (a flagged row's guess is not one).
+        c1 = Counter(r.level1 for r in rows if r.status == "ok" and r.level1)
         c2 = Counter(r.level2 for r in rows if r.status == "ok" and r.level2)
         return cls(
             out_dir=out_dir,

@@ -131,3 +131,28 @@ def test_pause_and_cancel(qtbot, tmp_path: Path, analyzer) -> None:
     assert s.cancelled and s.ok == finished < 4
     assert all(r.status in ("pending", "ok") for r in panel.model.rows)
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_table_shows_a_flagged_row_as_not_recognised_with_its_guess_apart(qtbot):
+    """Hand-set records, one flagged and one confident: the cells the table shows."""
+    from fractoscope.batch import BatchRecord
+    from fractoscope.gui.batch_panel import COL_CLOSEST, COL_CONFIDENCE, COLUMNS, BatchTableModel
+
+    model = BatchTableModel()
+    flagged = BatchRecord(path="/d/a.tif", name="a.tif", status="ok")
+    flagged.set_answer("wear", 0.88, "abrasive_grooves", 0.86, True, "unlike the images the model was trained on")
+    sure = BatchRecord(path="/d/b.tif", name="b.tif", status="ok")
+    sure.set_answer("fatigue", 0.97, "striations", 0.9, False, "")
+    model.set_status(flagged.path, "ok", flagged)
+    model.set_status(sure.path, "ok", sure)
+
+    def cells(i):
+        return [model.data(model.index(i, c)) for c in range(len(COLUMNS))]
+
+    a, b = cells(0), cells(1)
+    assert a[2:6] == ["not recognised", "", "", ""]
+    assert a[COL_CONFIDENCE] == "uncertain — unlike the images the model was trained on"
+    assert a[COL_CLOSEST] == "wear (0.880), abrasive_grooves (0.860)"
+    assert model.data(model.index(0, 2), Qt.ItemDataRole.ToolTipRole).startswith("Not recognised with confidence")
+    assert b[2:6] == ["fatigue", "0.970", "striations", "0.900"]
+    assert b[COL_CONFIDENCE] == "confident" and b[COL_CLOSEST] == "fatigue (0.970), striations (0.900)"

@@ -99,15 +99,16 @@ def test_analysis_fills_prediction_panel_and_overlays(make_window, open_and_wait
     names = w.prediction_panel.class_labels()
     assert sorted(names) == sorted(tax.display_name(c) for c in tax.level1 + tax.level2)
     panel = w.prediction_panel
-    headline = panel.summary.text()
+    headline = panel.summary.text()  # the answer, or for a flagged result the "closest:" line
     assert tax.display_name(pred.level1.label) in headline
     assert tax.display_name(pred.level2.label).lower() in headline.lower()
     assert " %" not in headline and "\u00a0%" in headline  # a number never wraps away from its %
-    # An uncertain result is said on top, and its headline is not the big bold one.
+    # A flagged result is said on top ("Not recognised ..."), and its guess is not the big bold one.
     assert panel.banner.isVisible() == pred.confidence.uncertain
     assert panel.summary.font().bold() != pred.confidence.uncertain
     if pred.confidence.uncertain:
-        assert panel.banner.text().startswith("Uncertain")
+        assert panel.banner.text().startswith("Not recognised with confidence")
+        assert headline.startswith("closest: ")
     assert w.model_panel.info.value("Model") == pred.model.name
     assert w.viewer.cams[2] is not None and w.viewer.cams[1] is not None
 

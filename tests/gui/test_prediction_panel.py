@@ -58,18 +58,70 @@ def test_confidence_is_shown_with_the_headline(make_window, open_and_wait, fract
     w = open_and_wait(make_window(auto_analyse=True), path, analyse=True)
     pred = w.result.prediction
     panel = w.prediction_panel
-    head, conf = wording.headline(pred), wording.confidence_text(pred)
-    if pred.confidence.uncertain:  # the banner says "Uncertain"; the lines below do not repeat it
-        head, conf = (t.split(":", 1)[1].strip() for t in (head, conf))
-    assert panel.summary.text().lower() == head.lower()
-    assert panel.confidence.isVisible() and panel.confidence.text().lower() == conf.lower()
+    conf = wording.confidence_text(pred)
     assert panel.summary.toolTip() == wording.DECODING_RULE
-    if pred.confidence.uncertain:
-        assert panel.banner.isVisible() and panel.banner.text().startswith("Uncertain")
-        assert pred.confidence.reason in panel.banner.text()
-        assert not panel.summary.font().bold()
+    if pred.confidence.uncertain:  # the banner is the headline; the guess follows in plain text
+        assert panel.banner.isVisible()
+        assert panel.banner.text() == f"Not recognised with confidence: {pred.confidence.reason}"
+        assert panel.summary.text() == wording.closest_text(pred) and not panel.summary.font().bold()
+        conf = conf.split(":", 1)[1].strip()  # "Uncertain:" is not repeated under the banner
+        assert "Confident" not in panel.confidence.text()
     else:
         assert not panel.banner.isVisible() and panel.summary.font().bold()
+        assert panel.summary.text() == wording.headline(pred)
+    assert panel.confidence.isVisible() and panel.confidence.text().lower() == conf.lower()
+
+
+def _hand(p1: dict, p2: dict, confidence, card: dict):
+    """A Prediction with hand-set probabilities and confidence (no model run)."""
+    import numpy as np
+
+    from fractoscope.analysis.results import ModelInfo, Prediction
+    from fractoscope.model.taxonomy import Taxonomy
+
+    tax = Taxonomy.default()
+    return Prediction(
+        taxonomy=tax,
+        p_level1=np.array([p1.get(k, 0.0) for k in tax.level1], np.float32),
+        p_level2=np.array([p2.get(k, 0.0) for k in tax.level2], np.float32),
+        tiles=[], cams_level1=None, cams_level2=None, cam_stride=8.0, image_shape=(64, 64),
+        model=ModelInfo("hand", "0" * 64, tax, 192, None, card), device="cpu", pixel_size_m=None,
+        calibration_source="none", analysis_pixel_size_m=None, confidence=confidence,
+    )
+
+
+P1 = {"ductile_overload": 0.54, "fatigue": 0.30, "wear": 0.1, "brittle_overload": 0.04, "corrosion": 0.02}
+P2 = {"equiaxed_dimples": 0.40, "shear_dimples": 0.14, "striations": 0.2, "beach_marks": 0.1,
+      "abrasive_grooves": 0.06, "adhesive_delamination": 0.04, "cleavage": 0.03, "intergranular": 0.01,
+      "pitting": 0.01, "mud_cracking": 0.01}
+CARD = {"confidence": {"min_probability": 0.5, "ood": {"threshold": 3.8}}}
+
+
+def test_panel_words_a_flagged_and_a_confident_result(qtbot):
+    from fractoscope.analysis.results import Confidence
+    from fractoscope.gui.panels import PredictionPanel
+
+    panel = PredictionPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    flagged = _hand(P1, P2, Confidence(0.54, 6.1, True, "unlike the images the model was trained on"), CARD)
+    panel.set_prediction(flagged)
+    assert panel.banner.isVisible()
+    assert panel.banner.text() == "Not recognised with confidence: unlike the images the model was trained on"
+    assert panel.summary.text() == "closest: Ductile overload (54\u00a0%), equiaxed dimples (40\u00a0%)"
+    assert not panel.summary.font().bold()
+    assert panel.confidence.text().startswith("This image is unlike the images the model was trained on")
+    assert "Confident" not in panel.confidence.text()
+    assert panel.actions.isVisible() and panel.evidence.isVisible()
+
+    sure = _hand(P1, P2, Confidence(0.54, 1.2, False, ""), CARD)
+    panel.set_prediction(sure)
+    assert not panel.banner.isVisible() and not panel.actions.isVisible()
+    assert panel.summary.text() == "Ductile overload (54\u00a0%), showing equiaxed dimples (40\u00a0%)"
+    assert panel.summary.font().bold()
+    assert panel.confidence.text() == (
+        "Confident: 54\u00a0% for ductile overload, and the image resembles the images the model was trained on."
+    )
 
 
 def test_batch_cluster_preference(make_window, qtbot, settings_path):

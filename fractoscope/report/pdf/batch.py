@@ -31,6 +31,15 @@ from fractoscope.report.pdf.canvas import (
 from fractoscope.report.pdf.single import meta_block, model_section
 
 UNCERTAIN_MARK = "uncertain"
+NOT_RECOGNISED_CELL = "Not recognised"  # the Level 1 cell of a flagged row (wording.NOT_RECOGNISED)
+
+
+def closest_cell(rep: BatchReport, r) -> str:
+    """'Wear 88 %, abrasive grooves 86 %': a flagged row's best guess."""
+    text = f"{rep.names.get(r.closest_level1, r.closest_level1)} {pct(r.closest_p_level1)}"
+    if r.closest_level2:
+        text += f", {rep.names.get(r.closest_level2, r.closest_level2).lower()} {pct(r.closest_p_level2)}"
+    return text
 
 
 def _count_chart(
@@ -58,7 +67,7 @@ def _summary(c: Canvas, rep: BatchReport) -> None:
     stats = [
         ("Images", rep.images, ACCENT),
         ("Analysed", rep.ok, GOOD),
-        ("Uncertain", rep.uncertain, WARN_INK if rep.uncertain else MUTED),
+        ("Not recognised (uncertain)", rep.uncertain, WARN_INK if rep.uncertain else MUTED),
         ("Failed", len(rep.failed), BAD if rep.failed else MUTED),
         ("Non-image files ignored", rep.ignored, MUTED),
     ]
@@ -77,7 +86,14 @@ def _table(c: Canvas, rep: BatchReport) -> None:
     c.section("All images", need=60)
     rows, styles = [], []
     for i, r in enumerate(rep.rows, 1):
-        if r.status == "ok":
+        if r.status == "ok" and r.uncertain:
+            # Not a verdict: no class in the Level columns, the guess under "Closest".
+            rows.append(
+                [str(i), r.name, NOT_RECOGNISED_CELL, "", "", "", closest_cell(rep, r),
+                 format_length(r.pixel_size_m) if r.pixel_size_m else "uncal.", UNCERTAIN_MARK]
+            )  # fmt: skip
+            styles.append({"colors": {2: WARN_INK, 8: WARN_INK}})
+        elif r.status == "ok":
             rows.append(
                 [
                     str(i),
@@ -86,35 +102,39 @@ def _table(c: Canvas, rep: BatchReport) -> None:
                     pct(r.p_level1),
                     rep.names.get(r.level2, r.level2) if r.level2 else "not trained",
                     pct(r.p_level2),
+                    "",
                     format_length(r.pixel_size_m) if r.pixel_size_m else "uncal.",
-                    UNCERTAIN_MARK if r.uncertain else "ok",
+                    "ok",
                 ]
             )
-            styles.append({"colors": {7: WARN_INK}} if r.uncertain else {})
+            styles.append({})
         else:
-            rows.append([str(i), r.name, "", "", "", "", "", "failed"])
-            styles.append({"colors": {7: BAD}})
+            rows.append([str(i), r.name, "", "", "", "", "", "", "failed"])
+            styles.append({"colors": {8: BAD}})
     c.table(
         [
-            ("#", 0.05, RIGHT),
-            ("Image", 0.24, LEFT),
-            ("Level 1", 0.16, LEFT),
-            ("P", 0.07, RIGHT),
-            ("Level 2", 0.18, LEFT),
-            ("P", 0.07, RIGHT),
-            ("Pixel size", 0.11, RIGHT),
-            ("Status", 0.12, LEFT),
+            ("#", 0.04, RIGHT),
+            ("Image", 0.19, LEFT),
+            ("Level 1", 0.14, LEFT),
+            ("P", 0.06, RIGHT),
+            ("Level 2", 0.14, LEFT),
+            ("P", 0.06, RIGHT),
+            ("Closest (a guess)", 0.19, LEFT),
+            ("Pixel size", 0.09, RIGHT),
+            ("Status", 0.09, LEFT),
         ],
         rows,
         styles=styles,
         size=7.5,
         row_h=12,
+        wrap_cols=(6,),
     )
     if rep.uncertain:
         c.paragraph(
-            f"{UNCERTAIN_MARK.capitalize()}: the model is not confident about this image (close "
-            "alternatives, or an image unlike those it was trained on); check it yourself. "
-            "P = probability of the class shown.",
+            f"{NOT_RECOGNISED_CELL} ({UNCERTAIN_MARK}): the model is not confident about this image "
+            "(close alternatives, or an image unlike those it was trained on), so it gives no class; "
+            "the closest class is only a guess: check the image yourself. Such images are not "
+            "counted in the class charts. P = probability of the class shown.",
             7.5,
             color=MUTED,
         )
@@ -156,10 +176,14 @@ def _thumbnails(c: Canvas, rep: BatchReport) -> None:
             if r.uncertain:
                 c.rect(x, top, tw, 3, QColor(WARN_INK))
             c.text(x, top + tw + 2, tw, lh, r.name, 7, bold=True)
-            what = rep.names.get(r.level2, r.level2) if r.level2 else rep.names.get(r.level1, r.level1)
-            p = r.p_level2 if r.level2 else r.p_level1
-            tag = f"  {UNCERTAIN_MARK}" if r.uncertain else ""
-            c.text(x, top + tw + 2 + lh, tw, lh, f"{what} {pct(p)}{tag}", 6.5,
+            if r.uncertain:  # the guess, said to be one
+                l1, p1, l2, p2 = r.closest_level1, r.closest_p_level1, r.closest_level2, r.closest_p_level2
+            else:
+                l1, p1, l2, p2 = r.level1, r.p_level1, r.level2, r.p_level2
+            what = rep.names.get(l2, l2) if l2 else rep.names.get(l1, l1)
+            p = p2 if l2 else p1
+            caption = f"not recognised; closest {what.lower()} {pct(p)}" if r.uncertain else f"{what} {pct(p)}"
+            c.text(x, top + tw + 2 + lh, tw, lh, caption, 6.5,
                    color=WARN_INK if r.uncertain else MUTED)  # fmt: skip
         c.y = top + cell_h
 
@@ -193,6 +217,13 @@ def render_batch(c: Canvas, rep: BatchReport, meta: ReportMeta) -> None:
         c, "Level 2 - fracture morphology", rep.level2_counts, rep.colours, c.left + half + 20, half
     )
     c.y += max(h1, h2) + 6
+    if rep.uncertain:
+        c.paragraph(
+            f"Not counted above: {rep.uncertain} image{'s' if rep.uncertain != 1 else ''} not "
+            "recognised with confidence (their closest classes are in the table).",
+            8,
+            color=WARN_INK,
+        )
     _table(c, rep)
     _failures(c, rep)
     _thumbnails(c, rep)

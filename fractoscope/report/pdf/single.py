@@ -49,18 +49,21 @@ def meta_block(c: Canvas, meta: ReportMeta, extra: list[tuple[str, str]]) -> Non
 
 
 def _result_box(c: Canvas, rep: ImageReport) -> None:
-    """The answer first. A clear result gets a large bold headline; an uncertain one an amber
-    banner with the reason, and a headline no bigger than the text around it."""
+    """The answer first. A clear result gets a large bold headline. A flagged one gets the
+    "Not recognised with confidence: <reason>" headline in amber, and its best guess below in
+    plain text ("closest: ..."), with the level rows captioned as the closest classes."""
     tw = c.width - 28
     unsure = rep.uncertain
     head_size = 10.5 if unsure else 14.0
-    head_lines = c.wrap(rep.headline, tw, head_size, bold=True)
-    head_lh = c.line_height(head_size, bold=True)
-    levels = [("Failure mechanism (level 1)", rep.level1.name, pct(rep.level1.probability))]
+    head_text = rep.closest if unsure else rep.headline
+    head_lines = c.wrap(head_text, tw, head_size, bold=not unsure)
+    head_lh = c.line_height(head_size, bold=not unsure)
+    what1, what2 = ("Closest mechanism", "Closest morphology") if unsure else ("Failure mechanism", "Fracture morphology")
+    levels = [(f"{what1} (level 1)", rep.level1.name, pct(rep.level1.probability))]
     if rep.level2 is not None:
         levels.append(
             (
-                "Fracture morphology (level 2)",
+                f"{what2} (level 2)",
                 rep.level2.name,
                 f"{pct(rep.level2.conditional)} within {rep.level1.name.lower()}",
             )
@@ -80,9 +83,8 @@ def _result_box(c: Canvas, rep: ImageReport) -> None:
     kv_h = c.key_values_height(trust, tw, key_w=120, size=8.5)
     warn_lines = [c.wrap(f"Warning: {w}", tw, 8) for w in rep.warnings]
     warn_h = sum(c.line_height(8) * len(ls) + 1 for ls in warn_lines)
-    banner = f"Uncertain result: {rep.uncertain_reason or 'check the alternatives'}" if unsure else ""
-    banner_lines = c.wrap(banner, tw, 10, bold=True) if unsure else []
-    banner_h = c.line_height(10, bold=True) * len(banner_lines) + 6 if unsure else 0.0
+    banner_lines = c.wrap(rep.headline, tw, 13, bold=True) if unsure else []
+    banner_h = c.line_height(13, bold=True) * len(banner_lines) + 4 if unsure else 0.0
     box_h = 8 + banner_h + head_lh * len(head_lines) + 6 + 2 * 14 + 6 + kv_h + warn_h + 6
     c.ensure(box_h)
     fill, edge = (WARN_BG, WARN_INK) if unsure else (TINT, ACCENT)
@@ -90,9 +92,9 @@ def _result_box(c: Canvas, rep: ImageReport) -> None:
     c.rect(c.left, c.y, 4, box_h, edge)
     x0, y = c.left + 14, c.y + 8
     if unsure:
-        c.lines(banner_lines, x0, y, tw, 10, bold=True, color=WARN_INK)
+        c.lines(banner_lines, x0, y, tw, 13, bold=True, color=WARN_INK)
         y += banner_h
-    c.lines(head_lines, x0, y, tw, head_size, bold=True, color=INK)
+    c.lines(head_lines, x0, y, tw, head_size, bold=not unsure, color=INK)
     y += head_lh * len(head_lines) + 6
     for caption, name, p in levels:
         c.text(x0, y, 150, 12, caption, 8, color=MUTED)
