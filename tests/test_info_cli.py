@@ -19,8 +19,8 @@ def test_info_text(sem_tiff_dir, capsys):
     assert rc == 0
     assert "3.37 µm (FEI metadata)" in out
     assert "4.54 nm (TESCAN metadata)" in out
-    assert "512 x 442 px" in out and "29-row data bar" in out
-    assert "60,000x" in out
+    assert "512 \u00d7 442 px" in out and "29 rows cropped (metadata)" in out
+    assert "60,000 \u00d7" in out
     assert "field of view" in out
 
 

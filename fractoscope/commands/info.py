@@ -26,63 +26,30 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt(value, unit: str = "", digits: int = 4) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}{unit}"
-    return f"{value}{unit}"
-
-
-def stage_text(stage: dict) -> str:
-    """``X 12.3456 mm  Y ...  R 30.0°  T 0.0°  scan rotation 18.0°`` (stated values only)."""
-    parts = []
-    for key, name in (("x_m", "X"), ("y_m", "Y"), ("z_m", "Z")):
-        if stage.get(key) is not None:
-            parts.append(f"{name} {stage[key] * 1e3:.4f} mm")
-    for key, name in (("rotation_deg", "R"), ("tilt_deg", "T"), ("scan_rotation_deg", "scan rotation")):
-        if stage.get(key) is not None:
-            parts.append(f"{name} {stage[key]:.1f}\u00b0")
-    return "  ".join(parts)
-
-
 def text_report(d: dict) -> str:
-    from fractoscope.calibration import format_length
+    """The text block of one file; every value worded by ``io.describe.metadata_text`` (the same
+    strings as the window's Image tab and the PDF report)."""
+    from fractoscope.io.describe import metadata_text
 
-    rows, cols = d["shape"]
-    raw_rows, raw_cols = d["raw_shape"]
+    t = metadata_text(d)
     lines = [d["path"]]
-    vendor = d["vendor"] or "unknown"
-    lines.append(f"  vendor:          {vendor}" + (f" ({d['model']})" if d["model"] else ""))
-    lines.append(f"  high voltage:    {_fmt(d['high_voltage_kv'], ' kV')}")
-    lines.append(f"  working dist.:   {_fmt(d['working_distance_mm'], ' mm')}")
-    mag = d["magnification"]
-    lines.append(f"  magnification:   {'unknown' if mag is None else f'{mag:,.0f}x'}")
-    lines.append(f"  detector:        {_fmt(d['detector'])}")
-    if d["date"]:
-        lines.append(f"  date:            {d['date']}")
-    if d["pixel_size_m"] is not None:
-        px = format_length(d["pixel_size_m"])
-        py = d["pixel_size_y_m"]
-        if py is not None and abs(py - d["pixel_size_m"]) > 1e-6 * d["pixel_size_m"]:
-            px += f" x {format_length(py)}"
-        lines.append(f"  pixel size:      {px} ({d['calibration_source']})")
+    lines.append(f"  vendor:          {t.vendor}")
+    lines.append(f"  instrument:      {t.instrument}")
+    lines.append(f"  high voltage:    {t.high_voltage}")
+    lines.append(f"  working dist.:   {t.working_distance}")
+    lines.append(f"  magnification:   {t.magnification}")
+    lines.append(f"  detector:        {t.detector}")
+    lines.append(f"  date:            {t.date}")
+    if t.calibrated:
+        lines.append(f"  pixel size:      {t.pixel_size} ({t.calibration_source})")
     else:
-        lines.append("  pixel size:      uncalibrated (no usable scale in the file)")
-    bar = d["databar_rows"]
-    size = f"{cols} x {rows} px"
-    if bar:
-        size += f" ({raw_cols} x {raw_rows} with a {bar}-row data bar, {d['databar_source']})"
-    elif d["databar_source"] == "disabled":
-        size += " (data-bar crop disabled)"
-    lines.append(f"  image size:      {size}  [{d['dtype']}, {d['channels']} channel(s)]")
-    fov = d["field_of_view_m"]
-    if fov:
-        lines.append(f"  field of view:   {format_length(fov[0])} x {format_length(fov[1])}")
-    stage = d.get("stage")
-    if stage:
-        lines.append(f"  stage:           {stage_text(stage)}")
-    for note in d["notes"]:
+        lines.append(f"  pixel size:      {t.pixel_size} (no usable scale in the file)")
+    lines.append(f"  image size:      {t.image_size}  [{t.pixel_type}]")
+    lines.append(f"  data bar:        {t.data_bar}")
+    lines.append(f"  field of view:   {t.field_of_view}")
+    if t.stage:
+        lines.append(f"  stage:           {t.stage}")
+    for note in t.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
 

@@ -29,6 +29,7 @@ from fractoscope.analysis import wording
 from fractoscope.analysis.results import Prediction
 from fractoscope.calibration import format_length
 from fractoscope.gui.theme import ERROR_COLOR, HIGHLIGHT_COLOR, WARNING_COLOR
+from fractoscope.io.describe import NOT_RECORDED, format_metadata
 from fractoscope.io.sem_image import SemImage
 
 PROB_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -264,14 +265,6 @@ class PredictionPanel(QWidget):
         return out
 
 
-def _fmt(v: object, unit: str = "", fmt: str = "{:g}") -> str:
-    if v is None or v == "":
-        return "—"
-    if isinstance(v, float):
-        return fmt.format(v) + (f" {unit}" if unit else "")
-    return f"{v}{(' ' + unit) if unit else ''}"
-
-
 class InfoForm(QWidget):
     """A read-only two-column form of named values."""
 
@@ -297,9 +290,12 @@ class InfoForm(QWidget):
 
 
 class ImageInfoPanel(InfoForm):
+    """The Image tab: every value worded by ``io.describe.metadata_text``, as ``fractoscope info``
+    and the PDF report word it."""
+
     FIELDS = [
-        "File", "Vendor", "Instrument", "kV", "WD", "Magnification", "Detector",
-        "Image size", "Pixel size", "Calibration", "Field of view", "Data bar", "Notes",
+        "File", "Vendor", "Instrument", "kV", "WD", "Magnification", "Detector", "Date",
+        "Image size", "Pixels", "Pixel size", "Calibration", "Field of view", "Data bar", "Stage", "Notes",
     ]
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -309,30 +305,24 @@ class ImageInfoPanel(InfoForm):
         if sem is None:
             self.set_values({})
             return
-        ins = sem.instrument
-        cal = sem.calibration
-        rows, cols = sem.shape
-        fov = sem.field_of_view_m
-        if sem.databar_rows:
-            bar = f"{sem.databar_rows} rows cropped ({sem.databar_source})"
-        else:
-            bar = f"none ({sem.databar_source})"
-        mag = f"{ins.magnification:,.0f} ×" if ins.magnification else "—"
+        t = format_metadata(sem)
         self.set_values({
-            "File": str(sem.path) if sem.path else sem.name,
-            "Vendor": _fmt(ins.vendor),
-            "Instrument": _fmt(ins.model),
-            "kV": _fmt(ins.high_voltage_kv, "kV"),
-            "WD": _fmt(ins.working_distance_mm, "mm", "{:.2f}"),
-            "Magnification": mag,
-            "Detector": _fmt(ins.detector),
-            "Image size": f"{cols} × {rows} px, {sem.data.dtype}"
-            + (f" (stored {sem.raw_shape[1]} × {sem.raw_shape[0]})" if sem.databar_rows else ""),
-            "Pixel size": (f"{format_length(cal.pixel_size_x_m)}/px" if cal.is_calibrated else "not calibrated"),
-            "Calibration": cal.source,
-            "Field of view": f"{format_length(fov[0])} × {format_length(fov[1])}" if fov else "—",
-            "Data bar": bar,
-            "Notes": "; ".join(sem.notes) if sem.notes else "—",
+            "File": t.file,
+            "Vendor": t.vendor,
+            "Instrument": t.instrument,
+            "kV": t.high_voltage,
+            "WD": t.working_distance,
+            "Magnification": t.magnification,
+            "Detector": t.detector,
+            "Date": t.date,
+            "Image size": t.image_size,
+            "Pixels": t.pixel_type,
+            "Pixel size": t.pixel_size,
+            "Calibration": t.calibration_source,
+            "Field of view": t.field_of_view,
+            "Data bar": t.data_bar,
+            "Stage": t.stage or NOT_RECORDED,
+            "Notes": "; ".join(t.notes) if t.notes else "—",
         })
 
 

@@ -18,6 +18,7 @@ from fractoscope.imaging.display import (
     shrink,
     to_grey_u8,
 )
+from fractoscope.io.describe import format_metadata
 from fractoscope.io.sem_image import SemImage
 from fractoscope.report.pictures import class_map_rgb
 
@@ -96,14 +97,6 @@ class ModelProvenance:
 def _picture(arr: np.ndarray, image_shape: tuple[int, int], pixel_size_m: float | None) -> Picture:
     scale = image_shape[1] / arr.shape[1]
     return Picture(arr, None if pixel_size_m is None else pixel_size_m * scale)
-
-
-def _fmt_opt(v: object, unit: str = "") -> str:
-    if v is None or v == "":
-        return "not recorded"
-    if isinstance(v, float):
-        return f"{v:.4g}{unit}"
-    return f"{v}{unit}"
 
 
 # What each metric block of the bundled/trained/adapted cards measures, for a reader who does not
@@ -294,43 +287,28 @@ class ImageReport:
         a1 = p.class_area_fractions(1)
         a2 = p.class_area_fractions(2) if has2 else {}
 
-        cal = sem.calibration
+        # Every metadata value in io.describe's one wording (as `fractoscope info` and the Image tab).
+        meta = format_metadata(sem)
         calibration = [
-            (
-                "Pixel size",
-                format_length(cal.pixel_size_x_m) if cal.is_calibrated else "uncalibrated",
-            ),
-            ("Source", cal.source),
-            (
-                "Image size",
-                f"{shape[1]} x {shape[0]} px"
-                + (
-                    f" (data bar of {sem.databar_rows} rows removed, {sem.databar_source})"
-                    if sem.databar_rows
-                    else ""
-                ),
-            ),
+            ("Pixel size", meta.pixel_size),
+            ("Source", meta.calibration_source),
+            ("Image size", meta.image_size),
+            ("Data bar", meta.data_bar),
         ]
-        fov = sem.field_of_view_m
-        if fov:
-            calibration.append(
-                ("Field of view", f"{format_length(fov[0])} x {format_length(fov[1])}")
-            )
+        if meta.calibrated:
+            calibration.append(("Field of view", meta.field_of_view))
         if p.analysis_pixel_size_m and p.analysis_pixel_size_m != px:
             calibration.append(
                 ("Analysed at", f"{format_length(p.analysis_pixel_size_m)} per pixel (resampled)")
             )
-        ins = sem.instrument
         instrument = [
-            ("Vendor / model", " ".join(x for x in (ins.vendor, ins.model) if x) or "not recorded"),
-            ("Accelerating voltage", _fmt_opt(ins.high_voltage_kv, " kV")),
-            ("Working distance", _fmt_opt(ins.working_distance_mm, " mm")),
-            (
-                "Magnification",
-                _fmt_opt(round(ins.magnification) if ins.magnification else None, " x"),
-            ),
-            ("Detector", _fmt_opt(ins.detector)),
-            ("Acquired", _fmt_opt(ins.date)),
+            ("Vendor", meta.vendor),
+            ("Instrument", meta.instrument),
+            ("Accelerating voltage", meta.high_voltage),
+            ("Working distance", meta.working_distance),
+            ("Magnification", meta.magnification),
+            ("Detector", meta.detector),
+            ("Acquired", meta.date),
         ]
         warnings = wording.warnings(p)
         warnings += [n for n in sem.notes if n not in warnings]

@@ -38,7 +38,7 @@ def test_open_real_vendor_tiff_shows_image_and_info(make_window, open_and_wait, 
     assert w.viewer.image.shape[:2] == sem.shape
     info = w.info_panel
     assert info.value("Vendor") == "Zeiss"
-    assert "2.62 µm/px" in info.value("Pixel size")
+    assert info.value("Pixel size") == "2.62 µm"
     assert "rows cropped" in info.value("Data bar")
     assert w.viewer.panes[0].scale_bar.label.endswith(("µm", "mm"))
     assert w.prediction_panel.prediction is None  # auto-analyse was off
