@@ -32,22 +32,27 @@ def record_result(rec: BatchRecord, out_dir: Path) -> dict:
         return {"level1": None, "level2": None, "uncertain": None, "calibrated": None,
                 "reason": "", "error": rec.error, "p_level1": None, "item": None}
     conf = (rec.details or {}).get("confidence") or {}
+    # A flagged row of the results store leaves level1/level2 empty ("not recognised with
+    # confidence") and keeps the model's answer as closest_*. The map still colours such a frame
+    # by that answer, hatched as uncertain, so the case result carries it with uncertain=True.
+    level1 = rec.level1 or getattr(rec, "closest_level1", "") or None
+    level2 = rec.level2 or getattr(rec, "closest_level2", "") or None
     calibrated = conf.get("calibrated", rec.p_level1)
     return {
-        "level1": rec.level1 or None,
-        "level2": rec.level2 or None,
+        "level1": level1,
+        "level2": level2,
         "uncertain": bool(rec.uncertain),
         "calibrated": calibrated,
         "reason": rec.uncertain_reason or conf.get("reason") or "",
-        "p_level1": rec.p_level1,
+        "p_level1": rec.p_level1 if rec.p_level1 is not None else getattr(rec, "closest_p_level1", None),
         "item": str(out_dir / rec.item) if rec.item else None,
         "error": "",
     }
 
 
-def _case_images(case: Case) -> list[Path]:
+def _case_images(case: Case, include_overview: bool) -> list[Path]:
     paths = [f.path for f in case.frames]
-    if case.overview is not None:
+    if include_overview and case.overview is not None:
         paths.insert(0, case.overview)
     return paths
 
@@ -85,8 +90,10 @@ def analyse_case(
     *,
     analyzer=None,
     device: str | None = None,
+    include_overview: bool = False,
 ) -> None:
-    """Analyse the overview and every frame not yet in the store; fill ``frame.result``.
+    """Analyse every frame not yet in the store (and the overview with ``include_overview``,
+    for ``overview_tile_map``); fill ``frame.result`` and ``case.overview_result``.
 
     ``progress(fraction, text)`` is called from this thread; ``cancel()`` stops after the
     current tile batch (results so far are kept and reused next time). ``analyzer`` (an
@@ -112,7 +119,7 @@ def analyse_case(
         progress(float(ev.fraction), text)
 
     run_batch(
-        _case_images(case),
+        _case_images(case, include_overview),
         results_dir(case),
         analyzer,
         progress=on_event,
@@ -126,7 +133,8 @@ def analyse_case(
 def overview_tile_map(case: Case) -> list[tuple[int, int, int, int, str]]:
     """The overview's tiles as ``(y0, x0, y1, x1, level1)`` in overview pixels (cropped image).
 
-    Empty until the overview was analysed (``analyse_case``). Tiles that do not vote (blank,
+    Empty until the overview was analysed (``analyse_case(..., include_overview=True)``: off by
+    default, as an overview is large and its tiles many). Tiles that do not vote (blank,
     saturated, text) are left out. A coarse mechanism map to draw under the frames: the overview
     is at a magnification the model was not trained for, so it is only a rough guide.
     """

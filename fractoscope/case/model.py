@@ -15,8 +15,8 @@ with y down); ``Placement.corners()`` gives the outline polygon.
 A damaged or hand-edited ``case.json`` never stops the case from opening: ``load_case`` returns
 the folder's images with whatever of the file could be understood and one warning line per
 problem, naming the file and what is wrong. Before rewriting, ``save_case`` keeps the previous
-file as ``case.json.bak`` (and it never overwrites an unreadable ``case.json`` without first
-keeping it), so a placement made by hand is never lost.
+file as ``case.json.bak``, and an unreadable ``case.json`` also as ``case.json.damaged`` (never
+overwritten by later saves), so a placement made by hand is never lost.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from fractoscope.io import is_supported
 
 CASE_FILE = "case.json"
 BACKUP_FILE = "case.json.bak"
+DAMAGED_FILE = "case.json.damaged"
 WORK_DIR = ".fractoscope-case"  # results store and caches, inside the case folder
 FORMAT = "fractoscope-case"
 VERSION = 1
@@ -131,7 +132,8 @@ class CaseFrame:
 
     ``result`` (None until analysed): ``level1``, ``level2``, ``uncertain``, ``calibrated``,
     ``reason``, plus ``p_level1``, ``item`` (the stored prediction, .npz, for the viewer) and
-    ``error`` (a failed analysis: level1 None and the reason here).
+    ``error`` (a failed analysis: level1 None and the reason here). For a frame flagged
+    uncertain, level1/level2 are the model's closest classes (drawn hatched), not a verdict.
     ``stage_placement`` is the placement the metadata gives (kept even when a hand placement
     wins, so the view can offer "back to stage position").
     """
@@ -141,6 +143,9 @@ class CaseFrame:
     result: dict | None = None
     stage_placement: Placement | None = None
     unplaced_reason: str = ""  # why there is no placement (no stage position, no pixel size, ...)
+    # Keys of the frame's case.json entry this version does not use (and a placement it could
+    # not read, as "placement_ignored"): written back unchanged, so nothing typed in is lost.
+    extra: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -204,6 +209,7 @@ class Case:
         for f in self.frames:
             frames.append(
                 {
+                    **f.extra,
                     "path": f.path.name,
                     "placement": f.placement.to_dict() if f.placement is not None else None,
                     "result": f.result,
@@ -266,15 +272,20 @@ def default_overview(images: list[Path]) -> Path | None:
     return best
 
 
-def load_case(folder: Path | str, *, place: bool = True) -> tuple[Case, list[str]]:
+def load_case(
+    folder: Path | str, *, place: bool = True, results: bool = True
+) -> tuple[Case, list[str]]:
     """Open the case in ``folder``: its images, and ``case.json`` when there is one.
 
     Returns the case and warnings (one line each, e.g. ``case.json: frame 3: placement
     width_px must be positive - ignored``). Never raises for a bad ``case.json``; raises
     ``CaseError`` only when ``folder`` is not a folder or holds no image. With ``place`` the
-    frames are placed from their stage metadata (``layout.place_frames``; hand placements win).
+    frames are placed from their stage metadata (``layout.place_frames``; hand placements win);
+    with ``results`` the results of earlier analyses are read from the case's results store
+    (``analyse.attach_results``; no model is loaded). Paths are absolute (the results store
+    is keyed by them).
     """
-    folder = Path(folder)
+    folder = Path(folder).absolute()
     if not folder.is_dir():
         raise CaseError(f"{folder}: not a folder")
     images = case_images(folder)
@@ -336,14 +347,18 @@ def load_case(folder: Path | str, *, place: bool = True) -> tuple[Case, list[str
                 case.missing.append(e)
                 warnings.append(f"{where} frame {name}: image not in the folder - kept in case.json")
             continue
+        frame.extra = {k: v for k, v in e.items() if k not in ("path", "placement", "result")}
         pl = e.get("placement")
         if pl is not None:
             try:
                 p = Placement.from_dict(pl)
             except ValueError as exc:
-                warnings.append(f"{where} frame {name}: {exc} - placement ignored")
+                warnings.append(f"{where} frame {name}: {exc} - placement ignored (kept in "
+                                "case.json as placement_ignored)")
+                frame.extra["placement_ignored"] = pl
             else:
                 frame.placement = p
+                frame.extra.pop("placement_ignored", None)
         res = e.get("result")
         if isinstance(res, dict) and all(k in res for k in RESULT_KEYS):
             frame.result = res
@@ -353,6 +368,10 @@ def load_case(folder: Path | str, *, place: bool = True) -> tuple[Case, list[str
         from fractoscope.case.layout import place_frames  # noqa: PLC0415 - layout imports model
 
         warnings.extend(place_frames(case))
+    if results:
+        from fractoscope.case.analyse import attach_results  # noqa: PLC0415 - analyse imports model
+
+        attach_results(case)
     return case, warnings
 
 
@@ -368,16 +387,32 @@ def _read_case_json(path: Path, warnings: list[str]) -> dict | None:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         warnings.append(f"{CASE_FILE}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg}) - opened without it; it is kept as {BACKUP_FILE} when the "
-                        "case is saved")
+                        f"{exc.msg}) - opened without it; saving keeps it as {DAMAGED_FILE}")
         return None
     if not isinstance(data, dict):
-        warnings.append(f"{CASE_FILE}: not a JSON object - opened without it")
+        warnings.append(f"{CASE_FILE}: not a JSON object - opened without it; saving keeps it as "
+                        f"{DAMAGED_FILE}")
         return None
     fmt = data.get("format", FORMAT)
     if fmt != FORMAT:
         warnings.append(f"{CASE_FILE}: format {fmt!r} is not {FORMAT!r} - read as far as possible")
     return data
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        return isinstance(json.loads(raw.decode("utf-8")), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    p = folder / name
+    i = 1
+    while p.exists():
+        p = folder / f"{name}.{i}"
+        i += 1
+    return p
 
 
 def save_case(case: Case) -> Path:
@@ -392,6 +427,10 @@ def save_case(case: Case) -> Path:
         if path.is_file():
             old = path.read_bytes()
             if old != data:
+                if not _is_json(old):
+                    # A damaged or badly hand-edited file: kept under its own name, so later
+                    # saves (which rotate case.json.bak) never overwrite what it held.
+                    write_atomic(_free_name(case.folder, DAMAGED_FILE), old)
                 write_atomic(case.folder / BACKUP_FILE, old)
         write_atomic(path, data)
     except OSError as exc:

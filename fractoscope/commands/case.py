@@ -52,6 +52,8 @@ def register(subparsers) -> None:
                    help="this instrument's stage X runs to the left on the overview (saved)")
     p.add_argument("--flip-y", action="store_true",
                    help="this instrument's stage Y runs down on the overview (saved)")
+    p.add_argument("--overview-map", action="store_true",
+                   help="also classify the overview tile by tile (a coarse mechanism map; slow)")
     p.add_argument("--no-analyse", action="store_true",
                    help="place only: show stored results, run no model")
     add_model_options(p)
@@ -107,7 +109,7 @@ def _summary(case) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fractoscope.case.analyse import analyse_case, attach_results
+    from fractoscope.case.analyse import analyse_case
     from fractoscope.case.layout import place_frames
     from fractoscope.case.model import load_case, save_case
     from fractoscope.errors import FractoscopeError
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         _err("--workers must be at least 1")
         return 2
     try:
-        case, warnings = load_case(args.folder, place=False)
+        case, warnings = load_case(args.folder, place=False)  # placed below, after the options
     except FractoscopeError as exc:
         _err(str(exc))
         return 2
@@ -133,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     warnings += place_frames(case)
     for w in warnings:
         _err(w)
-    attach_results(case)
 
     status = 0
     if not args.no_analyse:
@@ -155,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
 
             analyzer = Analyzer(args.model, device=args.device)
             analyse_case(case, workers=args.workers, scheduler=args.scheduler, progress=progress,
-                         cancel=lambda: interrupted["n"] > 0, analyzer=analyzer)
+                         cancel=lambda: interrupted["n"] > 0, analyzer=analyzer,
+                         include_overview=args.overview_map)
         except FractoscopeError as exc:
             if not args.quiet:
                 print(file=sys.stderr)
