@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QToolBar, QToolButton
 from fractoscope.gui.adapt_worker import AdaptSummary, list_models, models_dir_for
 from fractoscope.gui.library_dock import LibraryDock, library_root, set_library_root
 from fractoscope.gui.similar_panel import SimilarPanel
+from fractoscope.gui.teach_dialog import TeachDialog
 from fractoscope.gui.worker import JobQueue, load_image_job
 
 
@@ -31,17 +32,22 @@ def _card(path: str | Path | None) -> dict:
 
 
 def model_label(path: str | Path | None) -> str:
-    """How the status bar and the model menu name a checkpoint (adapted ones with their base)."""
+    """How the status bar and the model menu name a checkpoint: always whether it was adapted to
+    the lab's images (and from which base)."""
     if not path:
         from fractoscope.model.checkpoint import default_model_path
 
         try:
-            return f"{default_model_path().stem} (bundled)"
+            return f"{default_model_path().stem} (bundled, not adapted)"
         except Exception:  # noqa: BLE001 - a missing bundle shows up when the model loads
-            return "bundled model"
+            return "bundled model (not adapted)"
     card = _card(path)
     base = card.get("adaptation", {}).get("base_model", {}).get("name")
-    return f"{Path(path).stem} (adapted from {base})" if base else Path(path).stem
+    return f"{Path(path).stem} (adapted from {base})" if base else f"{Path(path).stem} (not adapted)"
+
+
+def is_adapted(path: str | Path | None) -> bool:
+    return bool(path) and bool(_card(path).get("adaptation"))
 
 
 class LibraryFeature(QObject):
@@ -73,9 +79,12 @@ class LibraryFeature(QObject):
         window.imageLoaded.connect(self._image_loaded)
 
         self.model_status = QLabel()
-        self.model_status.setToolTip("The model that analyses the images (Analysis ▸ Model)")
+        self.model_status.setToolTip("The model that analyses the images (Library ▸ Model)")
         window.statusBar().addPermanentWidget(self.model_status)
+        self.teach: TeachDialog | None = None
+        self._hinted = False  # the one-time "teach it" notice of a session
         self._build_menu()
+        self._build_panel_actions()
         self._show_active_model()
 
     # --- menus --------------------------------------------------------------------------------
@@ -89,6 +98,12 @@ class LibraryFeature(QObject):
         self.act_update.setShortcut(QKeySequence("Ctrl+U"))
         self.act_update.triggered.connect(self.lib.update_model)
         m.addAction(self.act_update)
+        self.act_teach = QAction("&Teach it your lab…", w)
+        self.act_teach.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        self.act_teach.setStatusTip("Add a few of your own labelled images per mechanism and adapt the model to them")
+        self.act_teach.triggered.connect(self.open_teach)
+        m.addAction(self.act_teach)
+        w.addAction(self.act_teach)
         self.act_folder = QAction("Library &folder…", w)
         self.act_folder.triggered.connect(self._choose_folder)
         m.addAction(self.act_folder)
@@ -119,6 +134,52 @@ class LibraryFeature(QObject):
         tabs = getattr(w, "tabs", None)
         if tabs is not None:
             tabs.addTab(self.similar, "Similar")
+
+    def _build_panel_actions(self) -> None:
+        """Beside a result the model does not recognise: Label as… and Teach it your lab…
+        (the prediction panel shows this row only for flagged results)."""
+        panel = getattr(self.w, "prediction_panel", None)
+        if panel is None or not hasattr(panel, "actions_layout"):
+            return
+        self.panel_label_button = QToolButton()
+        self.panel_label_button.setText("Label as…")
+        self.panel_label_button.setToolTip("You know what it is: add this image to the reference library under its class")
+        self.panel_label_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.panel_label_button.setMenu(self.label_menu)
+        self.teach_button = QToolButton()
+        self.teach_button.setText("Teach it your lab…")
+        self.teach_button.setToolTip(self.act_teach.statusTip() + " (Ctrl+Shift+T)")
+        self.teach_button.clicked.connect(self.open_teach)
+        lay = panel.actions_layout
+        lay.insertWidget(0, self.teach_button)
+        lay.insertWidget(0, self.panel_label_button)
+        panel.showSimilar.connect(self.show_similar_tab)
+
+    def open_teach(self) -> TeachDialog:
+        """The guided "Teach it your lab" flow (one dialog; raised again if already open)."""
+        if self.teach is not None and self.teach.isVisible():
+            self.teach.raise_()
+            self.teach.activateWindow()
+            return self.teach
+        path = getattr(self.w, "current_path", None)
+        self.teach = TeachDialog(self.lib, self._taxonomy(), path, self.w)
+        res = getattr(self.w, "result", None)
+        if res is not None:  # start on the class the model guessed: often the right mechanism
+            pred = res.prediction
+            self.teach.select_class(pred.level1.label, pred.level2.label if pred.has_level2 else None)
+        self.teach.modelChosen.connect(self.set_model)
+        self.teach.finished.connect(self._teach_closed)
+        self.teach.open()
+        return self.teach
+
+    def _teach_closed(self, _result: int) -> None:
+        if self.teach is not None:
+            self.teach.shutdown()
+
+    def show_similar_tab(self) -> None:
+        tabs = getattr(self.w, "tabs", None)
+        if tabs is not None:
+            tabs.setCurrentWidget(self.similar)
 
     def _fill_label_menu(self) -> None:
         from fractoscope.gui.library_dock import build_label_menu
@@ -177,6 +238,8 @@ class LibraryFeature(QObject):
         self.model_status.setText(f"Model: {model_label(self.active_model())}")
 
     def _model_ready(self, weights: str) -> None:
+        if self.teach is not None and self.teach.updating:
+            return  # asked for in "Teach it your lab": it switches to the model itself
         s: AdaptSummary | None = self.lib.last_summary
         text = (s.text() if s else f"New model {Path(weights).stem}") + "\n\nUse the new model now?"
         box = QMessageBox(QMessageBox.Icon.Question, "Model updated", text,
@@ -191,9 +254,26 @@ class LibraryFeature(QObject):
     def _analysed(self, pred) -> None:
         if self.lib.taxonomy is not pred.taxonomy:
             self.lib.set_taxonomy(pred.taxonomy)
-        if len(self.lib.library) == 0:
+        n = len(self.lib.library)
+        panel = getattr(self.w, "prediction_panel", None)
+        if panel is not None and hasattr(panel, "set_library_images"):
+            panel.set_library_images(n)
+        flagged = bool(pred.confidence is not None and pred.confidence.uncertain)
+        if flagged and n == 0 and not self._hinted and not is_adapted(self.active_model()):
+            # The first result the bundled model does not recognise: say what to do about it.
+            self._hinted = True
+            self.w.show_error(
+                "Not recognised with confidence. The bundled model has not seen your lab's surfaces: "
+                "label this image (Label as…) or teach it a few of your images (Teach it your lab…).",
+                error=False,
+            )
+        if n == 0:
             self.similar.clear('The reference library is empty: label images with "Label as…".')
             return
+        if flagged:
+            tabs = getattr(self.w, "tabs", None)
+            if tabs is not None and tabs.currentWidget() is not getattr(self.w, "batch_tab", None):
+                tabs.setCurrentWidget(self.similar)  # the evidence beside a result it does not know
         self.similar.request(pred, self.lib.library.root, self.active_model(), self.w.service.device,
                              self.lib.cache_dir)
 
@@ -239,4 +319,4 @@ def install_library(window) -> LibraryFeature:
     return LibraryFeature(window)
 
 
-__all__ = ["LibraryFeature", "install_library", "model_label"]
+__all__ = ["LibraryFeature", "install_library", "is_adapted", "model_label"]

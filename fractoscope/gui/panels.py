@@ -88,6 +88,7 @@ class PredictionPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.prediction: Prediction | None = None
+        self.library_images: int | None = None  # labelled images to compare with (set_library_images)
         self.banner = QLabel()  # the headline of a flagged result: coloured, on top, never a footnote
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(
@@ -183,16 +184,8 @@ class PredictionPanel(QWidget):
         text = wording.confidence_text(pred)
         self.confidence.setText(_without_uncertain(text) if uncertain else text)
         self.confidence.setVisible(True)
-        if uncertain:
-            cam = "The map shows where the model saw the closest class"
-            if pred.cams_level1 is None:
-                cam = "This result was stored without Grad-CAM maps"
-            self.evidence.setText(
-                f"{cam}; compare the surface with labelled images of your lab before deciding."
-            )
-        self.evidence.setVisible(uncertain)
+        self._show_evidence()
         self.actions.setVisible(uncertain)
-        self.similar_button.setVisible(uncertain)
         self.level2_note.setText("" if pred.has_level2 else f"Level 2: {wording.level2_text(pred)}")
         self.level2_note.setVisible(not pred.has_level2)
 
@@ -227,6 +220,33 @@ class PredictionPanel(QWidget):
                 it.setBackground(col, highlight)
         self.tree.expandAll()
         self._set_warnings(pred)
+
+    def set_library_images(self, n: int | None) -> None:
+        """How many labelled images the reference library holds (None: no library): the evidence
+        line of a flagged result points to the most similar ones, or says there are none yet."""
+        self.library_images = n
+        self._show_evidence()
+
+    def _show_evidence(self) -> None:
+        pred = self.prediction
+        uncertain = pred is not None and wording.is_uncertain(pred)
+        n = self.library_images
+        if uncertain:
+            t = pred.taxonomy
+            names = [t.display_name(pred.level1.label).lower()]
+            if pred.has_level2:
+                names.append(t.display_name(pred.level2.label).lower())
+            if pred.cams_level1 is None:
+                cam = "This result was stored without Grad-CAM maps."
+            else:
+                cam = f"The maps show where the model saw {' and '.join(names)}, the closest classes."
+            if n:
+                lib = f" Compare the surface with the most similar of your {n} labelled images (Similar tab)."
+            else:
+                lib = " No labelled images of your lab to compare with yet: label a few, or teach it your lab."
+            self.evidence.setText(cam + lib)
+        self.evidence.setVisible(uncertain)
+        self.similar_button.setVisible(bool(uncertain and n))
 
     def _set_warnings(self, pred: Prediction) -> None:
         lines = [w[:1].upper() + w[1:] for w in wording.warnings(pred)]
