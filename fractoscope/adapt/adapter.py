@@ -35,13 +35,13 @@ from fractoscope.adapt.heads import (
     CVResult,
     ImageSample,
     LinearHead,
-    aggregate,
     fit_head,
     n_splits_for,
     select_C,
 )
 from fractoscope.analysis.results import top_down_indices
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
+from fractoscope.imaging.weights import image_probabilities
 from fractoscope.model.taxonomy import Taxonomy
 
 ProgressFn = Callable[[float, str], None]
@@ -203,7 +203,9 @@ def hierarchical_cv(
     pred2 = np.zeros(len(items), int)
     for i, (f, _, _) in enumerate(items):
         p1, p2 = hierarchical_probabilities(oof.logits_level1[i], oof.logits_level2[i], parent)
-        pred1[i], pred2[i] = top_down_indices(aggregate(p1, f.tile_weights), aggregate(p2, f.tile_weights), taxonomy)
+        pred1[i], pred2[i] = top_down_indices(
+            image_probabilities(p1, f.tile_weights), image_probabilities(p2, f.tile_weights), taxonomy
+        )
 
     def result(y: np.ndarray, pred: np.ndarray, names: list[str]) -> CVResult:
         recall = {names[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}

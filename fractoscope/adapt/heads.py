@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fractoscope.errors import AnalysisCancelled
+from fractoscope.imaging.weights import image_probabilities
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 DEFAULT_C = 0.1  # used when a class has too few images to cross-validate
@@ -145,15 +146,6 @@ def tile_probabilities(head: LinearHead, tile_features: np.ndarray) -> np.ndarra
     return p / p.sum(1, keepdims=True)
 
 
-def aggregate(p_tiles: np.ndarray, tile_weights: np.ndarray) -> np.ndarray:
-    """Image probabilities: tile-weighted mean, as Analyzer (equal weights if none vote)."""
-    w = tile_weights.astype(np.float64)
-    if w.sum() <= 0:
-        w = np.ones_like(w)
-    p = (w[:, None] * p_tiles).sum(0) / w.sum()
-    return p / p.sum()
-
-
 def n_splits_for(labels: list[int], folds: int) -> int:
     """Folds we can afford: every class needs an image in every test fold."""
     if not labels:
@@ -200,7 +192,7 @@ def select_C(
             head, clf = _solve(prep, C, clf)
             for i in te:
                 s = samples[i]
-                preds[C][i] = int(np.argmax(aggregate(tile_probabilities(head, s.tile_features), s.tile_weights)))
+                preds[C][i] = int(np.argmax(image_probabilities(tile_probabilities(head, s.tile_features), s.tile_weights)))
         if progress is not None:
             progress((fi + 1) / len(splits), f"cross-validating fold {fi + 1}/{len(splits)}")
     scores = {C: _balanced(y, preds[C]) for C in grid}
@@ -219,7 +211,6 @@ __all__ = [
     "CVResult",
     "ImageSample",
     "LinearHead",
-    "aggregate",
     "fit_head",
     "n_splits_for",
     "select_C",

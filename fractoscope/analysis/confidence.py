@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fractoscope.analysis.results import Confidence
+from fractoscope.imaging.weights import image_probabilities, tile_weighted_mean
 from fractoscope.model.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -109,8 +110,7 @@ def _image_nll(
     """Mean NLL of image labels under the tile-weighted mean of tempered tile softmaxes."""
     total = 0.0
     for z, w, y in zip(logits, weights, labels, strict=True):
-        p = np.exp(_log_softmax(z / t, axis=-1))
-        img = (w[:, None] * p).sum(0) / w.sum()
+        img = image_probabilities(np.exp(_log_softmax(z / t, axis=-1)), w)
         total -= math.log(max(float(img[y]), 1e-12))
     return total / len(labels)
 
@@ -223,27 +223,19 @@ class MahalanobisOOD:
         )
 
 
-def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
-    w = np.asarray(weights, np.float64)
-    m = w > 0
-    if not m.any():
-        return float("nan")
-    return float((w[m] * np.asarray(values, np.float64)[m]).sum() / w[m].sum())
-
-
 def image_distance(ood: MahalanobisOOD, tile_features: np.ndarray, weights: np.ndarray) -> float:
     """An image's feature distance: the vote-weighted mean of its tiles' Mahalanobis scores.
 
     Tiles rather than the image-mean feature: averaging a photograph's sky, face and background
     makes an unremarkable mean, while most of its tiles are individually unlike any fractograph
-    tile. Blank / text tiles (weight 0) do not count, as in the prediction.
+    tile. Blank / text tiles (weight 0) do not count, as in the prediction; an image without a
+    voting tile is refused (FractoscopeError), as by the prediction.
     """
     w = np.asarray(weights, np.float64)
-    if not (w > 0).any():
-        return float("nan")
     s = np.zeros(len(w))
-    s[w > 0] = ood.score(np.asarray(tile_features)[w > 0])
-    return _weighted_mean(s, w)
+    if (w > 0).any():
+        s[w > 0] = ood.score(np.asarray(tile_features)[w > 0])
+    return float(tile_weighted_mean(s, w))
 
 
 def image_energy(tile_logits_level1: np.ndarray, weights: np.ndarray) -> float:
@@ -252,7 +244,7 @@ def image_energy(tile_logits_level1: np.ndarray, weights: np.ndarray) -> float:
     z = np.asarray(tile_logits_level1, np.float64)
     m = z.max(1)
     energy = -(m + np.log(np.exp(z - m[:, None]).sum(1)))
-    return _weighted_mean(energy, weights)
+    return float(tile_weighted_mean(energy, weights))
 
 
 @dataclass
@@ -412,19 +404,18 @@ def collect(
             prep = analyzer.prepare(sem)
             analyzer.check_size(sem, prep)
             out = analyzer.image_outputs(prep, with_cams=False)
-            if out.weights.sum() <= 0:
-                raise FractoscopeError("nothing to classify")
+            feature = tile_weighted_mean(out.features, out.weights)  # refuses a frame with no vote
         except FractoscopeError as exc:
             failed.append((str(path), str(exc)))
         else:
             w = out.weights.astype(np.float64)
+            feats.append(feature)
             paths.append(str(path))
             y1.append(tax.level1.index(lab1))
             y2.append(tax.level2.index(lab2) if lab2 else -1)
             l1.append(out.logits_level1)
             l2.append(out.logits_level2)
             ws.append(w)
-            feats.append((w[:, None] * out.features).sum(0) / w.sum())
             tfeats.append(out.features)
         if progress:
             progress(k + 1, len(items))
@@ -442,9 +433,8 @@ def _image_probabilities(
     p1s, p2s = [], []
     for a, b, w in zip(data.logits_level1, data.logits_level2, data.weights, strict=True):
         p1, p2 = hierarchical_probabilities(a, b, parent_index, t1, t2)
-        v = w / w.sum()
-        p1s.append((v[:, None] * p1).sum(0))
-        p2s.append((v[:, None] * p2).sum(0))
+        p1s.append(image_probabilities(p1, w))
+        p2s.append(image_probabilities(p2, w))
     return np.stack(p1s), np.stack(p2s)
 
 

@@ -19,9 +19,11 @@ from fractoscope.imaging import (
     PreparedImage,
     Stitcher,
     extract_tiles,
+    image_probabilities,
     prepare_image,
     tile_grid,
     tile_weight,
+    tile_weighted_mean,
 )
 from fractoscope.io.sem_image import SemImage
 from fractoscope.model.checkpoint import LoadedModel, load_checkpoint, resolve_device
@@ -239,22 +241,13 @@ class Analyzer:
         t_prep = time.perf_counter()
         out = self.image_outputs(prep, with_cams, report)
         weights = out.weights
-        vote = weights.astype(np.float64)
-        if vote.sum() <= 0:
-            # A blank, saturated or text-only frame has nothing to classify: say so rather than
-            # report a confident class for empty space.
-            raise FractoscopeError(
-                "no part of the image looks like a fracture surface (blank, saturated or text only); "
-                "nothing to classify"
-            )
-        vote /= vote.sum()
+        # The one tile -> image rule: a blank, saturated or text-only frame (no tile votes) is
+        # refused in one line rather than given a confident class for empty space.
+        features = tile_weighted_mean(out.features, weights).astype(np.float32)
         cm = self.confidence_model
         p1, p2 = cm.probabilities(out.logits_level1, out.logits_level2, tax)
-        img_p1 = (vote[:, None] * p1).sum(0)
-        img_p2 = (vote[:, None] * p2).sum(0)
-        img_p1 /= img_p1.sum()
-        img_p2 /= img_p2.sum()
-        features = (vote[:, None] * out.features).sum(0).astype(np.float32)
+        img_p1 = image_probabilities(p1, weights)
+        img_p2 = image_probabilities(p2, weights)
         confidence: Confidence = cm.assess(img_p1, out.features, out.logits_level1, weights)
 
         inv = 1.0 / prep.scale

@@ -12,21 +12,24 @@ from .resample import resample_to_pixel_size
 from .spec import InputSpec
 from .stitch import Stitcher
 from .tiles import TileBox, extract_tiles, overlap_pixels, tile_grid
-from .weights import tile_weight
+from .weights import NOTHING_TO_CLASSIFY, image_probabilities, tile_weight, tile_weighted_mean
 
 __all__ = [
     "MAX_UPSAMPLING",
+    "NOTHING_TO_CLASSIFY",
     "InputSpec",
     "PreparedImage",
     "Stitcher",
     "TileBox",
     "extract_tiles",
+    "image_probabilities",
     "normalize_contrast",
     "overlap_pixels",
     "prepare_image",
     "resample_to_pixel_size",
     "tile_grid",
     "tile_weight",
+    "tile_weighted_mean",
     "to_float_grey",
     "uncalibrated_factor",
 ]

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from fractoscope.errors import FractoscopeError
+
+# Said (one line) when no tile of an image votes; a blank frame must not get a confident class.
+NOTHING_TO_CLASSIFY = (
+    "no part of the image looks like a fracture surface (blank, saturated or text only); nothing to classify"
+)
+
 
 def _ramp(x: float, lo: float, hi: float) -> float:
     """0 below ``lo``, 1 above ``hi``, smooth (smoothstep) in between."""
@@ -103,3 +110,33 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
             acc |= fwd | bwd
         out = acc
     return out
+
+
+def tile_weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The one tile -> image aggregation: the mean of ``values`` (one row per tile) weighted by
+    the tiles' votes (:func:`tile_weight`), in float64.
+
+    Tiles of weight 0 have no say at all (their rows are not even read, so a non-finite row of a
+    tile that was never run cannot leak in). An image none of whose tiles votes is refused with
+    FractoscopeError (:data:`NOTHING_TO_CLASSIFY`): there is nothing to average, and equal weights
+    would give blank space a class. Used for probabilities, pooled features, confidence scores and
+    the adapted heads alike.
+    """
+    v = np.asarray(values, np.float64)
+    w = np.asarray(weights, np.float64)
+    if w.ndim != 1 or v.ndim == 0 or len(v) != len(w):
+        raise ValueError(f"need one weight per tile: values {v.shape}, weights {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("tile weights must be finite and non-negative")
+    vote = w > 0
+    if not vote.any():
+        raise FractoscopeError(NOTHING_TO_CLASSIFY)
+    w = w[vote]
+    return np.tensordot(w / w.sum(), v[vote], axes=1)
+
+
+def image_probabilities(p_tiles: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Image class probabilities: :func:`tile_weighted_mean` of the tiles' probabilities (N, C),
+    renormalised so rounding never leaves them summing to other than 1."""
+    p = tile_weighted_mean(p_tiles, weights)
+    return p / p.sum()
