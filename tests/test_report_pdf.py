@@ -289,6 +289,27 @@ def test_similar_images(tmp_path: Path, app, analyzer, analysed) -> None:
     thumbs = [b for b in canvas.boxes if b.kind == "image" and b.page == page + 1 and b.w < canvas.width / 2.5]
     assert len(thumbs) >= 3
 
+    # A flagged result: the report says, beside the answer, which library images were compared.
+    from fractoscope.analysis.results import Confidence
+
+    flagged = dataclasses.replace(pred, confidence=Confidence(0.4, 6.0, True, "unlike the images the model was trained on"))
+    out = tmp_path / "f.pdf"
+    image_report_pages(out, sem, flagged, META, similar=similar, library=(str(lib.root), len(lib)))
+    _, texts, _ = _pdf_text(out)
+    first = _norm(texts[0])
+    names = "; ".join(
+        f"{Path(s.path).name} ({tax.display_name(s.level1)} > {tax.display_name(s.level2)}, similarity {s.similarity:.2f})"
+        for s in similar
+    )
+    expected = (f"Compared with the 3 labelled images of the reference library {lib.root} (cosine similarity of "
+                f"the model's features); the 3 closest: {names}.")  # fmt: skip
+    assert _norm(expected) in first
+    assert "The Grad-CAM maps (next page) show where the model saw the closest classes." in first
+    # An empty library is said to be empty, not passed over.
+    image_report_pages(out, sem, flagged, META, similar=[], library=(str(tmp_path / "empty"), 0))
+    first = _norm(_pdf_text(out)[1][0])
+    assert _norm(f"No labelled images were compared: the reference library {tmp_path / 'empty'} is empty.") in first
+
 
 def test_stored_prediction_keeps_its_confidence(tmp_path: Path, app, sample) -> None:
     """A report made from a batch's stored prediction (--results) shows the run's confidence,

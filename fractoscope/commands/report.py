@@ -40,6 +40,14 @@ def register(subparsers) -> None:
         metavar="BATCH_DIR",
         help="take the image's stored prediction from this batch folder (no recomputation)",
     )
+    p.add_argument(
+        "--library",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="reference library (level1/level2/*): show its most similar labelled images and say "
+        "which were compared",
+    )
     add_model_options(p)
     p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
     p.set_defaults(func=run)
@@ -92,15 +100,29 @@ def run(args: argparse.Namespace) -> int:
                     f"fractoscope report: {args.file.name} not in {args.results}; analysing it now",
                     file=sys.stderr,
                 )
-            if pred is None:
+            analyzer = None
+            if pred is None or args.library:
                 from fractoscope.analysis.pipeline import Analyzer
 
-                pred = Analyzer(args.model, device=args.device).analyze(sem)
+                analyzer = Analyzer(args.model, device=args.device)
+            if pred is None:
+                pred = analyzer.analyze(sem)
+            similar, library = None, None
+            if args.library:
+                from fractoscope.adapt.library import ReferenceLibrary
+
+                if not args.library.is_dir():
+                    raise FractoscopeError(f"{args.library}: no such reference library folder")
+                lib = ReferenceLibrary(args.library)
+                if pred.features is None:  # a stored prediction keeps no features: recompute
+                    pred = analyzer.analyze(sem)
+                similar = lib.similar(pred, k=3, analyzer=analyzer) if len(lib) else []
+                library = (str(args.library), len(lib))
             from fractoscope.report import DEFAULT_TITLE
             from fractoscope.report.pdf import write_image_report
 
             pdf = write_image_report(
-                args.out, sem, pred, _meta(args, DEFAULT_TITLE), args.page_size
+                args.out, sem, pred, _meta(args, DEFAULT_TITLE), args.page_size, similar, library
             )
     except FractoscopeError as exc:
         return fail(exc)

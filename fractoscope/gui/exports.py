@@ -61,7 +61,11 @@ class ExportController(QObject):
             raise FractoscopeError("analyse an image before exporting a report")
         if meta is None:
             meta = ReportMeta(sample_id=h.sem.path.stem if h.sem.path else "")
-        return write_image_report(Path(path), h.sem, h.result.prediction, meta, page_size)
+        similar, library = None, None
+        feature = getattr(h, "library", None)  # the reference library, when the window has one
+        if feature is not None and hasattr(feature, "report_evidence"):
+            similar, library = feature.report_evidence(h.result.prediction)
+        return write_image_report(Path(path), h.sem, h.result.prediction, meta, page_size, similar, library)
 
     def export_report_dialog(self) -> None:
         h = self.host

@@ -277,6 +277,25 @@ class LibraryFeature(QObject):
         self.similar.request(pred, self.lib.library.root, self.active_model(), self.w.service.device,
                              self.lib.cache_dir)
 
+    def report_evidence(self, pred) -> tuple[list, tuple[str, int]]:
+        """(similar library images of ``pred``, (library folder, labelled images)) for the PDF
+        report: the Similar tab's images when they are this prediction's, else the neighbours
+        among the cached library features (no model run in the GUI thread)."""
+        lib = self.lib.library
+        n = len(lib)
+        items: list = []
+        if n:
+            if self.similar.prediction is pred and self.similar.items:
+                items = list(self.similar.items)
+            else:
+                from fractoscope.errors import FractoscopeError
+
+                try:
+                    items = lib.similar(pred, k=self.similar.k)
+                except FractoscopeError:
+                    items = []
+        return items, (str(lib.root), n)
+
     def _image_loaded(self, _sem) -> None:
         self.similar.back_button.setVisible(False)  # a new image resets the second pane
         self.similar.clear("Analyse the image to find similar labelled images.")

@@ -36,6 +36,7 @@ class SimilarPanel(QWidget):
         self.k = k
         self.items: list[SimilarImage] = []
         self.taxonomy = None
+        self.prediction = None  # whose neighbours ``items`` are
         self.service = FeatureService()
         self.queue = JobQueue("similar", self)
         self.queue.finished.connect(self.set_items)
@@ -71,6 +72,7 @@ class SimilarPanel(QWidget):
     def clear(self, message: str = "") -> None:
         self.queue.cancel(silent=True)
         self.items = []
+        self.prediction = None
         self.list.clear()
         self.set_message(message)
 
@@ -80,6 +82,7 @@ class SimilarPanel(QWidget):
     ) -> None:
         """Find the neighbours of ``pred`` in a worker (library features computed once, cached)."""
         self.taxonomy = pred.taxonomy
+        self.prediction = pred  # the items that arrive are this prediction's neighbours
         self.service.device = device
         self.list.clear()
         self.set_message("Finding similar images…")

@@ -215,6 +215,25 @@ def similar_entries(similar, taxonomy) -> list[SimilarEntry]:
     return out
 
 
+def comparison_text(similar: list[SimilarEntry], library: str | None, images: int | None) -> str:
+    """Which labelled images the result was compared with, in one sentence ("" = nothing to say:
+    no library was given). ``library``: the reference library folder; ``images``: how many
+    labelled images it holds."""
+    if library is None:
+        return ""
+    if not images:
+        return f"No labelled images were compared: the reference library {library} is empty."
+    if not similar:
+        return f"The reference library {library} holds {images} labelled images; none was compared for this report."
+    shown = "; ".join(
+        f"{s.name} ({s.level1}{' > ' + s.level2 if s.level2 else ''}, similarity {s.similarity:.2f})" for s in similar
+    )
+    return (
+        f"Compared with the {images} labelled images of the reference library {library} (cosine "
+        f"similarity of the model's features); the {len(similar)} closest: {shown}."
+    )
+
+
 @dataclass
 class ImageReport:
     """Everything the single-image report shows."""
@@ -248,6 +267,7 @@ class ImageReport:
     model: ModelProvenance
     warnings: list[str]
     similar: list[SimilarEntry] = field(default_factory=list)
+    compared: str = ""  # comparison_text: which library images were compared ("" = no library given)
     decision_support: str = DECISION_SUPPORT
 
     @property
@@ -255,7 +275,11 @@ class ImageReport:
         return self.level2 is not None
 
     @classmethod
-    def build(cls, sem: SemImage, prediction: Prediction, similar=None) -> ImageReport:
+    def build(
+        cls, sem: SemImage, prediction: Prediction, similar=None, library: tuple[str, int] | None = None
+    ) -> ImageReport:
+        """``similar``: ``SimilarImage`` objects of the reference library; ``library``: (its
+        folder, how many labelled images it holds) so the report says what was compared."""
         from fractoscope.analysis import wording
 
         p = prediction
@@ -313,6 +337,7 @@ class ImageReport:
         warnings = wording.warnings(p)
         warnings += [n for n in sem.notes if n not in warnings]
         conf = p.confidence
+        sims = similar_entries(similar, tax)
         return cls(
             image_name=sem.name,
             image_path=str(sem.path) if sem.path else "",
@@ -353,7 +378,8 @@ class ImageReport:
             instrument=instrument,
             model=model_provenance(p),
             warnings=warnings,
-            similar=similar_entries(similar, tax),
+            similar=sims,
+            compared=comparison_text(sims, *(library or (None, None))),
         )
 
 

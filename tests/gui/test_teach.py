@@ -137,3 +137,45 @@ def test_teach_dialog_refuses_images_without_a_class(qtbot, tmp_path, images):
     assert not d.add_images([tmp_path / "notes.txt"])
     assert d.status.text() == "No TIFF, PNG, JPEG or BMP image among those files."
     assert len(lib.library) == 0
+
+
+def test_flagged_result_points_to_similar_images_and_the_report_names_them(
+    make_window, open_and_wait, qtbot, images, settings_path, tmp_path
+):
+    """With a library: the Similar tab is raised for a flagged result, the panel points to it, and
+    the exported PDF report says which library images were compared."""
+    from fractoscope.adapt.library import ReferenceLibrary
+
+    lib = ReferenceLibrary(tmp_path / "lib")
+    for l1, l2 in CLASSES.items():
+        lib.add(images[l2][1], l1, l2)
+    q = QSettings(str(settings_path), QSettings.Format.IniFormat)
+    q.setValue("library/root", str(tmp_path / "lib"))
+    q.sync()
+    w = make_window(auto_analyse=True)
+    feat = w.library
+    feat.lib.cache_dir = str(tmp_path / "cache")
+    open_and_wait(w, images["striations"][0], analyse=True)
+    qtbot.waitUntil(lambda: len(feat.similar.items) == 3, timeout=180_000)
+    w.tabs.setCurrentWidget(w.info_panel)
+    _flagged(w)
+    panel = w.prediction_panel
+    assert w.tabs.currentWidget() is feat.similar  # the evidence is shown, not hidden in a tab
+    assert panel.similar_button.isVisible()
+    assert panel.evidence.text().endswith("Compare the surface with the most similar of your 3 labelled images (Similar tab).")
+    w.tabs.setCurrentWidget(w.info_panel)
+    panel.similar_button.click()
+    assert w.tabs.currentWidget() is feat.similar
+    assert "Teach it your lab" not in w.message_bar.text()  # the library is not empty: no notice
+
+    qtbot.waitUntil(lambda: len(feat.similar.items) == 3, timeout=180_000)
+    out = w.export_report(tmp_path / "r.pdf")
+    from PySide6.QtPdf import QPdfDocument
+
+    doc = QPdfDocument()
+    assert doc.load(str(out)) == QPdfDocument.Error.None_
+    first = " ".join(doc.getAllText(0).text().replace("\u00a0", " ").split())
+    doc.close()
+    assert f"Compared with the 3 labelled images of the reference library {tmp_path / 'lib'}" in first
+    for s in feat.similar.items:
+        assert Path(s.path).name in first

@@ -80,6 +80,10 @@ def _result_box(c: Canvas, rep: ImageReport) -> None:
         ("Calibrated probability", f"{pct(rep.calibrated)} that the failure mechanism is right"),
         ("Unfamiliarity (OOD) score", ood),
     ]
+    if unsure:  # the evidence beside an answer the model does not stand behind
+        trust.append(("Evidence", "The Grad-CAM maps (next page) show where the model saw the closest classes."))
+        if rep.compared:
+            trust.append(("Compared with", rep.compared))
     kv_h = c.key_values_height(trust, tw, key_w=120, size=8.5)
     warn_lines = [c.wrap(f"Warning: {w}", tw, 8) for w in rep.warnings]
     warn_h = sum(c.line_height(8) * len(ls) + 1 for ls in warn_lines)
@@ -291,6 +295,9 @@ def _class_map(c: Canvas, rep: ImageReport) -> None:
 
 def _similar(c: Canvas, rep: ImageReport) -> None:
     if not rep.similar:
+        if rep.compared:
+            c.section("Similar images in the reference library", need=40)
+            c.paragraph(rep.compared, 8, color=MUTED)
         return
     n = len(rep.similar)
     cols = min(4, max(3, n))
@@ -298,7 +305,9 @@ def _similar(c: Canvas, rep: ImageReport) -> None:
     tw = (c.width - (cols - 1) * gap) / cols
     c.section("Similar images in the reference library", need=tw + 40)
     c.paragraph(
-        "The labelled reference images whose model features are closest to this image's "
+        rep.compared + " Compare the surfaces yourself."
+        if rep.compared
+        else "The labelled reference images whose model features are closest to this image's "
         "(cosine similarity: 1 = identical features). Compare the surfaces yourself.",
         8,
         color=MUTED,

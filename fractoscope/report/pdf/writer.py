@@ -73,9 +73,9 @@ def render_pages(
 
 
 def image_report_pages(
-    path: Path | str, sem, prediction, meta: ReportMeta, page_size: str = "A4", similar=None
+    path: Path | str, sem, prediction, meta: ReportMeta, page_size: str = "A4", similar=None, library=None
 ) -> Canvas:
-    rep = ImageReport.build(sem, prediction, similar=similar)
+    rep = ImageReport.build(sem, prediction, similar=similar, library=library)
     sample = f"Sample {meta.sample_id}" if meta.sample_id else rep.image_name
     return render_pages(
         Path(path),
@@ -88,11 +88,12 @@ def image_report_pages(
 
 
 def write_image_report(
-    path: Path | str, sem, prediction, meta: ReportMeta, page_size: str = "A4", similar=None
+    path: Path | str, sem, prediction, meta: ReportMeta, page_size: str = "A4", similar=None, library=None
 ) -> Path:
     """The single-image failure report; ``similar``: reference images
-    (``fractoscope.adapt.library.SimilarImage``) to show beside the result."""
-    image_report_pages(path, sem, prediction, meta, page_size, similar)
+    (``fractoscope.adapt.library.SimilarImage``) to show beside the result; ``library``: (the
+    reference library folder, its number of labelled images), so the report says what was compared."""
+    image_report_pages(path, sem, prediction, meta, page_size, similar, library)
     return Path(path)
 
 
