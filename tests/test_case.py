@@ -318,6 +318,31 @@ def test_generated_case_mechanism_is_its_zones(generated, tmp_path, capsys):
     case, _ = load_case(folder)
     assert all(f.result and f.result["level1"] for f in case.frames)  # reopened from case.json
     texts = []
-    analyse_case(case, progress=lambda f, t: texts.append(t))
+    analyse_case(case, progress=lambda f, t: texts.append(t), include_overview=True)
     done = [t for t in texts if "/" in t and "done earlier" in t]
-    assert len(done) == len(case.frames)  # nothing analysed again
+    assert len(done) == len(case.frames)  # no frame analysed again (only the overview is new)
+    # the overview's tiles as a coarse mechanism map, in overview pixels
+    from fractoscope.case.analyse import overview_tile_map
+    from fractoscope.model.taxonomy import Taxonomy
+
+    tiles = overview_tile_map(case)
+    assert len(tiles) > 10
+    w, h = truth["overview_size_px"]
+    assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for y0, x0, y1, x1, _ in tiles)
+    assert {lab for *_, lab in tiles} <= set(Taxonomy.default().level1)
+
+
+def test_geometry_cache_follows_changed_images(generated, tmp_path):
+    folder = _copy_case(generated[0], tmp_path / "g")
+    case, _ = load_case(folder)
+    p4 = case.frame("frame_04.tif").placement
+    cache = folder / ".fractoscope-case" / "geometry.json"
+    assert cache.is_file()
+    # frame_03 replaced by another picture (frame_04's bytes): its new stage position is used
+    (folder / "frame_03.tif").write_bytes((folder / "frame_04.tif").read_bytes())
+    again, _ = load_case(folder)
+    assert again.frame("frame_03.tif").placement == p4
+    cache.write_text("{ damaged")  # a damaged cache is only a cache
+    third, _ = load_case(folder)
+    assert third.frame("frame_03.tif").placement == p4
+    assert json.loads(cache.read_text())["version"] == 1

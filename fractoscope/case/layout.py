@@ -22,38 +22,13 @@ A hand placement always wins; a frame with neither a hand placement nor a usable
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
+from fractoscope.case.geometry import ImageGeometry, image_geometry
 from fractoscope.case.model import Case, Placement
-from fractoscope.errors import FractoscopeError
-from fractoscope.io import StagePosition, read_sem
+from fractoscope.io import StagePosition
 
-
-@dataclass
-class ImageGeometry:
-    """What placement needs from one image: cropped size, pixel size and stage position."""
-
-    path: Path
-    width_px: int
-    height_px: int
-    pixel_x_m: float | None
-    pixel_y_m: float | None
-    stage: StagePosition | None
-    error: str = ""
-
-
-def image_geometry(path: Path) -> ImageGeometry:
-    """Read ``path``'s size, calibration and stage (never raises: ``error`` says what failed)."""
-    try:
-        sem = read_sem(path)
-    except FractoscopeError as exc:
-        return ImageGeometry(path, 0, 0, None, None, None, error=str(exc))
-    rows, cols = sem.shape
-    cal = sem.calibration
-    return ImageGeometry(
-        path, cols, rows, cal.pixel_size_x_m, cal.pixel_size_y_m or cal.pixel_size_x_m, sem.stage
-    )
+__all__ = ["ImageGeometry", "image_geometry", "place_frames", "stage_placement"]
 
 
 def _angle(stage: StagePosition | None) -> tuple[float, float]:
@@ -111,14 +86,14 @@ def stage_placement(
 def place_frames(case: Case, geometry: dict[Path, ImageGeometry] | None = None) -> list[str]:
     """Set every frame's placement: a hand placement stays, else the stage one, else None.
 
-    Fills ``CaseFrame.stage_placement`` and ``unplaced_reason``. ``geometry`` may hold images
-    already read (keyed by path). Returns one warning line per frame left unplaced.
+    Fills ``CaseFrame.stage_placement`` and ``unplaced_reason``. Images not yet in
+    ``case.geometry`` (or ``geometry``, keyed by path) are read. Returns one warning line per frame left unplaced.
     """
-    geometry = dict(geometry or {})
+    geometry = {**case.geometry, **(geometry or {})}
 
     def geo(p: Path) -> ImageGeometry:
         if p not in geometry:
-            geometry[p] = image_geometry(p)
+            geometry[p] = case.geometry[p] = image_geometry(p)
         return geometry[p]
 
     warnings: list[str] = []

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fractoscope.atomic import write_atomic
+from fractoscope.case.geometry import ImageGeometry, read_geometries
 from fractoscope.errors import FractoscopeError
 from fractoscope.io import is_supported
 
@@ -172,6 +173,8 @@ class Case:
     # hand placement survives an image being moved away for a while.
     missing: list[dict] = field(default_factory=list)
     overview_result: dict | None = None  # the overview's own analysis (see analyse.py)
+    # Size, pixel size and stage of each image (read once, cached in the work folder); not saved.
+    geometry: dict[Path, ImageGeometry] = field(default_factory=dict, repr=False)
 
     @property
     def case_file(self) -> Path:
@@ -245,26 +248,17 @@ def case_images(folder: Path) -> list[Path]:
     )
 
 
-def _field_width_m(path: Path) -> float | None:
-    """Calibrated width of an image (pixel size x width), or None."""
-    from fractoscope.io import read_sem  # noqa: PLC0415 - pixels are read only when needed
-
-    try:
-        sem = read_sem(path)
-    except FractoscopeError:
-        return None
-    fov = sem.field_of_view_m
-    return fov[0] if fov else None
-
-
-def default_overview(images: list[Path]) -> Path | None:
+def default_overview(
+    images: list[Path], geometry: dict[Path, ImageGeometry] | None = None
+) -> Path | None:
     """The image with the largest field of view (calibrated pixel size x width).
 
     Uncalibrated images count only when none is calibrated; then the first image by name.
     """
+    geometry = geometry if geometry is not None else read_geometries(images, None)
     best, best_w = None, -1.0
     for p in images:
-        w = _field_width_m(p)
+        w = geometry[p].field_width_m
         if w is not None and w > best_w:
             best, best_w = p, w
     if best is None and images:
@@ -328,8 +322,9 @@ def load_case(
                 warnings.append(f"{where} overview {ov!r} is not an image in the folder - "
                                 "using the widest field of view")
 
+    case.geometry = read_geometries(images, case.work_dir)
     if case.overview is None:
-        case.overview = default_overview(images)
+        case.overview = default_overview(images, case.geometry)
     frames = {p.name: CaseFrame(p) for p in images if p != case.overview}
 
     entries = data.get("frames", []) if data else []
