@@ -61,6 +61,7 @@ class ImageOutputs:
     stitched_level1: np.ndarray | None
     stitched_level2: np.ndarray | None
     inference_s: float
+    tiles_run: int = -1  # tiles through the network (weight-0 tiles are skipped); -1 = unknown
 
 
 class Analyzer:
@@ -72,6 +73,7 @@ class Analyzer:
         device: str = "auto",
         overlap: float = DEFAULT_OVERLAP,
         batch_size: int = 16,
+        skip_blank_tiles: bool = True,
     ) -> None:
         self._loaded: LoadedModel = load_checkpoint(Path(model_path) if model_path else None)
         # Where the weights came from: a batch run on Dask ships this file to its workers.
@@ -82,6 +84,9 @@ class Analyzer:
         self._loaded.model.to(self._device, memory_format=torch.channels_last)
         self.overlap = overlap
         self.batch_size = batch_size
+        # Weight-0 tiles (blank, saturated, data bar) are not run through the network: they count
+        # for nothing in the result (see image_outputs). False only to compare with running them.
+        self.skip_blank_tiles = skip_blank_tiles
         self._lock = threading.Lock()
         self.input_spec = self._loaded.info.input_spec
         # Temperatures and out-of-distribution statistics from the card (identity without them).
@@ -155,8 +160,15 @@ class Analyzer:
         with_cams: bool = False,
         report: Callable[[float, str], None] | None = None,
     ) -> ImageOutputs:
-        """Tile a prepared image and run every tile (raw outputs; used by analysis and by the
-        confidence fit, which needs the logits before any temperature)."""
+        """Tile a prepared image and run every tile that votes (raw outputs; used by analysis and
+        by the confidence fit, which needs the logits before any temperature).
+
+        A tile whose weight is 0 (blank, saturated, data bar or text) has no say in anything an
+        image's result is made of (the vote, the confidence, the adapted heads; the stitched CAM
+        wherever a voting tile covers it), so with ``skip_blank_tiles`` it is not run through the
+        network: its logits and features are 0 (its probabilities uniform) and the maps are 0
+        where only such tiles lie.
+        """
         img = prep.image
         size = self.input_spec.tile_size
         n1, n2 = len(self.model_info.taxonomy.level1), len(self.model_info.taxonomy.level2)
@@ -173,23 +185,45 @@ class Analyzer:
         if report:
             report(0.02, f"{n} tiles")
         t_infer = 0.0
-        for start in range(0, n, self.batch_size):
-            chunk = boxes[start : start + self.batch_size]
-            tiles = extract_tiles(img, chunk, size)
-            w = np.array([tile_weight(t) for t in tiles], np.float32)
+        n_run = 0
+        # Tiles waiting for the network: (index, pixels). Runs in full batches of batch_size, so
+        # skipping a tile never leaves a batch short (and an image without weight-0 tiles runs
+        # exactly the batches it always did).
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def run(batch: list[tuple[int, np.ndarray]]) -> None:
+            nonlocal feats, t_infer, n_run
+            idx = [i for i, _ in batch]
+            tiles = np.stack([t for _, t in batch])
             ti = time.perf_counter()
             o = self.run_tiles(tiles, prep.analysis_pixel_size_m, with_cams)
             t_infer += time.perf_counter() - ti
+            n_run += len(idx)
             if feats is None:
                 feats = np.zeros((n, o.features.shape[1]), np.float32)
-            sl = slice(start, start + len(chunk))
-            l1[sl], l2[sl], feats[sl], weights[sl] = o.logits_level1, o.logits_level2, o.features, w
+            l1[idx], l2[idx], feats[idx] = o.logits_level1, o.logits_level2, o.features
             if with_cams:
-                for k, box in enumerate(chunk):
-                    st1.add(box, o.cams_level1[k], float(w[k]))
-                    st2.add(box, o.cams_level2[k], float(w[k]))
+                for k, i in enumerate(idx):
+                    st1.add(boxes[i], o.cams_level1[k], float(weights[i]))
+                    st2.add(boxes[i], o.cams_level2[k], float(weights[i]))
+
+        for start in range(0, n, self.batch_size):
+            chunk = boxes[start : start + self.batch_size]
+            tiles = extract_tiles(img, chunk, size)
+            for k, t in enumerate(tiles):
+                w = tile_weight(t)
+                weights[start + k] = w
+                if w > 0 or not self.skip_blank_tiles:
+                    pending.append((start + k, t))
+            while len(pending) >= self.batch_size:
+                run(pending[: self.batch_size])
+                del pending[: self.batch_size]
             if report:
                 report(0.02 + 0.93 * (start + len(chunk)) / n, f"tile {start + len(chunk)}/{n}")
+        if pending:
+            run(pending)
+        if feats is None:  # nothing voted: the caller refuses the image (nothing to classify)
+            feats = np.zeros((n, 0), np.float32)
         return ImageOutputs(
             boxes,
             weights,
@@ -199,6 +233,7 @@ class Analyzer:
             st1.result() if with_cams else None,
             st2.result() if with_cams else None,
             t_infer,
+            n_run,
         )
 
     def analyze(
@@ -289,6 +324,7 @@ class Analyzer:
             "prepare_s": t_prep - t0,
             "inference_s": out.inference_s,
             "total_s": t_end - t0,
+            "tiles_run": out.tiles_run,
         }
         report(1.0, "done")
         return pred
