@@ -3,7 +3,9 @@
 Cleavage: every grain is a flat facet on its own crystallographic plane, so each has its own
 nearly uniform brightness; river lines (cleavage steps) start where the crack entered the grain and
 converge downstream; steps show bright edges; tongues and feather markings where the crack
-deviated. Intergranular: grains stand out as 3-D polyhedra whose faces are flat-shaded, with
+deviated. At low and moderate magnification (``tongues_steps``, 0.2-2 um/px) many facets share the
+frame, each with its own shade, river steps, tongues and bright torn edges where they meet.
+Intergranular: grains stand out as 3-D polyhedra whose faces are flat-shaded, with
 crevices and open secondary cracks along grain boundaries.
 """
 
@@ -27,8 +29,10 @@ from fractoscope.synth.common import (
     warp_labels,
 )
 
-PX_CLEAVAGE = {"river": (20e-9, 1000e-9), "feather_tongue": (15e-9, 800e-9), "ceramic_mixed": (20e-9, 1000e-9)}
-PX_INTERGRANULAR = {"rock_candy": (25e-9, 1000e-9), "faceted": (20e-9, 1000e-9), "fine_grained": (10e-9, 600e-9)}
+PX_CLEAVAGE = {"river": (20e-9, 1000e-9), "feather_tongue": (15e-9, 800e-9), "ceramic_mixed": (20e-9, 1000e-9),
+               "tongues_steps": (200e-9, 2000e-9)}
+# Coarse grains are photographed at low magnification too: up to ~2 um/px so pixel size is no cue.
+PX_INTERGRANULAR = {"rock_candy": (25e-9, 2000e-9), "faceted": (20e-9, 1000e-9), "fine_grained": (10e-9, 600e-9)}
 
 _FAR = np.float32(1e6)
 
@@ -107,16 +111,20 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
     shape = (size, size)
     if family == "ceramic_mixed":
         grain = pick_scale(rng, (2e-6, 60e-6), px, (size / 8.0, size / 2.5))
+    elif family == "tongues_steps":
+        grain = pick_scale(rng, (5e-6, 300e-6), px, (size / 10.0, size / 3.5))
     else:
         grain = pick_scale(rng, (10e-6, 400e-6), px, (size / 3.0, size * 1.3))
     pts = jittered_points(rng, shape, grain, jitter=1.0, margin=grain)
     lab, (gdy, gdx) = nearest_seed(shape, pts, margin=int(grain) + 2)
-    lab = warp_labels(rng, lab, rng.uniform(1, 6), grain / 3)
+    ts = family == "tongues_steps"
+    # Low-magnification facets: ragged outlines, not a regular polygon mesh.
+    lab = warp_labels(rng, lab, rng.uniform(1, 6) * (max(1.0, grain * 0.04) if ts else 1.0), grain / 3)
     crack = rng.uniform(0, 2 * np.pi)  # overall crack direction
     h = np.zeros(shape, np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    spacing = rng.uniform(5, 20)
-    tilt_sd = rng.uniform(0.2, 0.45)
+    spacing = rng.uniform(5, 20) * (0.35 if ts else 1.0)  # dense river steps on small facets
+    tilt_sd = rng.uniform(0.2, 0.45) if family != "tongues_steps" else rng.uniform(0.3, 0.6)
     lab = lab - lab.min()
     # Work grain by grain inside its bounding box: small canvases keep many-grain frames fast.
     for g, sl in enumerate(ndi.find_objects(lab + 1)):
@@ -134,6 +142,7 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
             continue
         phi = crack + rng.normal(0, 0.45)
         riv_amp = rng.uniform(1.2, 3.5) if family != "ceramic_mixed" else rng.uniform(1.0, 2.5)
+        riv_amp *= 1.6 if ts else 1.0
         bh, bw = m.shape
         n = int(np.ceil(np.hypot(bh, bw))) + 6
         canvas = _river_canvas(rng, n, spacing * rng.uniform(0.7, 1.4), rng.uniform(0.15, 0.6) * max(n, size / 2))
@@ -143,7 +152,16 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
         v = -(wx[m] - cx) * s_ + (wy[m] - cy) * c
         riv = ndi.map_coordinates(canvas, [v + n / 2, u + n / 2], order=1, mode="nearest")
         hy[m] = riv * riv_amp + base
-        if family == "feather_tongue":
+        if family == "tongues_steps":
+            # Several tongues per facet and, on some, a feather marking where the crack entered it.
+            if rng.random() < 0.4:
+                cand = np.flatnonzero(m)
+                fy, fx = divmod(int(cand[rng.integers(cand.size)]), bw)
+                fe = _feather(rng, wy[m], wx[m], fy + sl[0].start, fx + sl[1].start, phi, max(grain * 0.5, 20.0))
+                hy[m] += fe * rng.uniform(2, 5)
+            for _ in range(int(rng.poisson(3))):
+                hy += _tongue(rng, m, wy, wx, phi, int(min(size, 3 * grain))).astype(np.float32)
+        elif family == "feather_tongue":
             cand = np.flatnonzero(m)
             fy, fx = divmod(int(cand[rng.integers(cand.size)]), bw)
             fe = _feather(rng, wy[m], wx[m], fy + sl[0].start, fx + sl[1].start, phi, max(grain * 0.5, size * 0.2))
@@ -155,7 +173,11 @@ def cleavage(rng: np.random.Generator, size: int, px: float, family: str) -> Sur
                 hy += _tongue(rng, m, wy, wx, phi, size).astype(np.float32)
     # Grain-boundary steps show a thin bright tear where the facets meet.
     d = boundary_distance(lab)
-    h += rng.uniform(0.5, 2.5) * np.exp(-((d / 1.2) ** 2))
+    if ts:  # torn, hackly edges where the facets meet
+        tear = rng.uniform(2.0, 5.0) * np.clip(1 + 0.8 * fbm(rng, shape, beta=2.5, cutoff=0.2), 0.1, None)
+        h += tear * np.exp(-((d / rng.uniform(1.2, 2.5)) ** 2))
+    else:
+        h += rng.uniform(0.5, 2.5) * np.exp(-((d / 1.2) ** 2))
     # Flat, smooth facets: only a whisper of roughness.
     h += 0.25 * fbm(rng, shape, beta=2.5, cutoff=0.3)
     # Facets stay nearly uniform in brightness: only a slight macroscopic undulation.

@@ -353,3 +353,32 @@ def blur(a: np.ndarray, sigma: float) -> np.ndarray:
     xx = (np.arange(w, dtype=np.float32) + 0.5) / k - 0.5
     out = ndi.map_coordinates(small, np.meshgrid(yy, xx, indexing="ij"), order=1, mode="nearest")
     return out.astype(a.dtype, copy=False)
+
+
+def scoring(rng: np.random.Generator, shape: tuple[int, int], angle: float, width: float,
+            density: float = 1.0) -> np.ndarray:
+    """Straight, parallel scratches crossing the whole frame along ``angle`` (a sliding direction).
+
+    ``width`` is the median scratch width in pixels, ``density`` about how many scratch widths of
+    the field each scratch owns (1: the field is covered). Scratches are V/U-shaped with small
+    ploughed-up lips; their depth drifts slowly along the direction but none of them stops, which
+    is what tells a worn surface from a torn fracture surface: one sliding direction over the whole
+    field. Returns height (pixels).
+    """
+    h, w = shape
+    n = int(np.ceil(np.hypot(h, w))) + 4
+    g = max(4, int(n / max(width, 1.0) * density))
+    centres = rng.uniform(0, n, g)
+    widths = np.maximum(width * np.exp(rng.normal(0, 0.5, g)), 1.2)
+    depths = widths * rng.uniform(0.15, 0.5, g)
+    v = np.arange(n, dtype=np.float32)
+    prof = np.zeros(n, np.float32)
+    for c, wd, d in zip(centres, widths, depths, strict=True):
+        lo, hi = max(0, int(c - wd)), min(n, int(c + wd) + 2)
+        dv = np.abs(v[lo:hi] - c) / (wd / 2)
+        prof[lo:hi] += d * (-np.clip(1 - dv, 0, None) + 0.25 * np.exp(-(((dv - 1.2) / 0.3) ** 2)))
+    along = 1 + 0.15 * smooth1d(rng, n, rng.uniform(20, 80))[0]
+    u, vv = rotated_coords(shape, angle)
+    hv = np.interp(vv.ravel() + n / 2, v, prof).reshape(shape)
+    hu = np.interp(u.ravel() + n / 2, v, along).reshape(shape)
+    return (hv * hu).astype(np.float32)

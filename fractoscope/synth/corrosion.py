@@ -2,7 +2,8 @@
 
 Pitting families: hemispherical pits (log-normal sizes, some coalesced), crystallographic pits
 (inverted square pyramids aligned with the grain), and pits under a granular corrosion-product
-film. Mud-cracking families: a dried layer of curled, tilted plates; a fine secondary network;
+film. Many round pits are undercut (the cavity wider than its mouth: a thin bright lip over a dark
+interior) and hold corrosion product: what tells a pit from a dimple or a torn-out void. Mud-cracking families: a dried layer of curled, tilted plates; a fine secondary network;
 and a spalled layer whose missing plates expose the substrate.
 """
 
@@ -21,13 +22,15 @@ from fractoscope.synth.common import (
     warp_labels,
 )
 
-PX_PITTING = {"hemispherical": (15e-9, 1000e-9), "crystallographic": (10e-9, 600e-9), "pits_product": (20e-9, 1000e-9)}
-PX_MUD = {"dried_layer": (15e-9, 1000e-9), "fine_network": (15e-9, 800e-9), "spalled": (20e-9, 1000e-9)}
+# Up to ~2 um/px like the fracture classes, so pixel size stays no class cue.
+PX_PITTING = {"hemispherical": (15e-9, 2000e-9), "crystallographic": (10e-9, 600e-9), "pits_product": (20e-9, 1500e-9)}
+PX_MUD = {"dried_layer": (15e-9, 2000e-9), "fine_network": (15e-9, 800e-9), "spalled": (20e-9, 1500e-9)}
 
 
 def pitting(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     shape = (size, size)
-    rmed = pick_scale(rng, (0.3e-6, 40e-6), px, (4, size / 10))
+    # Several pits in every frame: one pit at the edge of a plain field is no evidence of pitting.
+    rmed = pick_scale(rng, (0.3e-6, 40e-6), px, (4, size / 14))
     faceted = family == "crystallographic"
     orient = rng.uniform(0, np.pi / 2)  # one grain orientation -> aligned square pits
     # Smoother base: fine roughness, sometimes faint grinding marks from surface preparation.
@@ -36,12 +39,14 @@ def pitting(rng: np.random.Generator, size: int, px: float, family: str) -> Surf
     if rng.random() < 0.35:
         h += rng.uniform(0.1, 0.4) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=20.0,
                                          angle=rng.uniform(0, np.pi))
-    area = rng.uniform(0.05, 0.4) * size * size
+    area = rng.uniform(0.1, 0.4) * size * size
     radii = []
     while sum(np.pi * r * r for r in radii) < area and len(radii) < 400:
         radii.append(rmed * float(np.exp(rng.normal(0, 0.55))))
     pits = np.zeros(shape, np.float32)
     inside = np.zeros(shape, bool)
+    lips = np.zeros(shape, np.float32)
+    p_under = 0.0 if faceted else rng.uniform(0.4, 0.9)
     yy, xx = np.mgrid[0:size, 0:size]
     cy, cx = rng.uniform(-rmed, size + rmed, 2)
     for r in radii:
@@ -64,14 +69,29 @@ def pitting(rng: np.random.Generator, size: int, px: float, family: str) -> Surf
             d1 = np.maximum(pu, pv) / r
             d2 = d1 * d1
             bowl = -r * rng.uniform(0.5, 1.0) * np.clip(1 - d1, 0, None)
+        elif rng.random() < p_under and r > 3:
+            # Undercut pit: the mouth (radius r) is narrower than the cavity below, so the image shows
+            # a thin lip standing over a steep drop and a deep, dark interior whose floor is hidden.
+            d2 = (gx**2 + gy**2) / (r * r)
+            rho = np.sqrt(d2)
+            bowl = np.where(d2 < 1, -r * rng.uniform(1.3, 2.2) * (0.8 + 0.2 * np.sqrt(np.clip(1 - d2, 0, None))),
+                            0.0)
+            lip = r * rng.uniform(0.08, 0.2) * np.exp(-(((rho - 1.0) / 0.06) ** 2))
+            np.maximum(lips[y0:y1, x0:x1], lip, out=lips[y0:y1, x0:x1])
         else:
             d2 = (gx**2 + gy**2) / (r * r)
             bowl = -r * rng.uniform(0.6, 1.2) * np.sqrt(np.clip(1 - d2, 0, None))
         np.minimum(pits[y0:y1, x0:x1], bowl, out=pits[y0:y1, x0:x1])
         inside[y0:y1, x0:x1] |= d2 < 1
     # Pit walls are etched rough; some pits have corrosion product nodules at the rim.
-    h = h + pits + inside * rng.uniform(0.3, 1.2) * fbm(rng, shape, beta=2.2, cutoff=0.35)
+    h = h + pits + lips + inside * rng.uniform(0.3, 1.2) * fbm(rng, shape, beta=2.2, cutoff=0.35)
     albedo = np.ones(shape, np.float32)
+    if rng.random() < 0.75:
+        # Corrosion product left in the pits: granular nodules on the pit floors (they charge).
+        prod = bumps(rng, shape, int(inside.sum() * rng.uniform(0.002, 0.01)), (0.8, max(1.2, rmed * 0.2)),
+                     mask=inside)
+        h = np.where(prod > 0, np.maximum(h, pits + prod * 1.5), h)
+        albedo[prod > 0] *= rng.uniform(1.1, 1.6)
     if family == "pits_product":
         # Corrosion product: a cracked, granular film partly covering the surface and the pits.
         film = fbm(rng, shape, beta=3.0, cutoff=0.05) > rng.uniform(-0.3, 0.5)

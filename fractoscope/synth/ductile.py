@@ -4,6 +4,11 @@ Dimples are deep cups (depth 0.5-1.2 x radius) whose steep walls meet their neig
 tall tear ridges; sizes are log-normal and often bimodal (large primary voids ringed by fine
 secondary ones); some cups hold the inclusion that nucleated them. Shear dimples are parabolic and
 all open the same way. Real frames alternate dimple fields with smooth sheared or flat patches.
+
+At low and moderate magnification (0.2-2 um/px) the dimples are barely resolved: the overload
+family is a fine pitted, cupped texture with bright rims, a few larger deep voids, torn and
+smeared patches and uneven brightness; the torn shear lip is the same with short elongated cups
+all opening one way on a slanted, streaked surface.
 """
 
 from __future__ import annotations
@@ -17,14 +22,19 @@ from fractoscope.synth.common import (
     fbm,
     grid_points,
     grouped_field,
+    jittered_points,
+    nearest_seed,
     pick_scale,
     sample_canvas,
     soft_mask,
+    warp_labels,
 )
 
 # Pixel sizes (m) per family: wide and overlapping every other class (scale is not a class cue).
-PX_EQUIAXED = {"deep_cups": (8e-9, 600e-9), "bimodal": (8e-9, 500e-9), "patchy": (10e-9, 800e-9)}
-PX_SHEAR = {"parabolic": (8e-9, 600e-9), "elongated_tear": (10e-9, 800e-9), "shear_lip": (10e-9, 800e-9)}
+PX_EQUIAXED = {"deep_cups": (8e-9, 600e-9), "bimodal": (8e-9, 500e-9), "patchy": (10e-9, 800e-9),
+               "overload_lowmag": (200e-9, 2000e-9)}
+PX_SHEAR = {"parabolic": (8e-9, 600e-9), "elongated_tear": (10e-9, 800e-9), "shear_lip": (10e-9, 800e-9),
+            "torn_lip": (200e-9, 2000e-9)}
 
 _FAR = np.float32(1e6)
 
@@ -114,7 +124,77 @@ def _finish(rng: np.random.Generator, h: np.ndarray, lab: np.ndarray, scale: flo
     return h
 
 
+def _torn_zones(rng: np.random.Generator, size: int, scale: tuple[float, float], tilt: float,
+                level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Macroscopic relief of a torn overload surface: patches (``scale`` x size across) at their
+    own levels (sd ``level`` px) and tilts (sd ``tilt``), soft-edged, and the label map (for tear
+    ridges where they meet). Gentle: they shade the dimple field unevenly, never replace it."""
+    shape = (size, size)
+    cell = size * rng.uniform(*scale)
+    lab, _ = nearest_seed(shape, jittered_points(rng, shape, cell, jitter=1.0, margin=cell), margin=int(cell) + 2)
+    lab = warp_labels(rng, lab, cell * rng.uniform(0.05, 0.15), cell / 4)
+    lab = lab - lab.min()
+    nl = int(lab.max()) + 1
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    t = rng.normal(0, tilt, (nl, 2))
+    z = t[lab, 0] * (yy - size / 2) + t[lab, 1] * (xx - size / 2) + rng.normal(0, level, nl)[lab]
+    return blur(z.astype(np.float32), rng.uniform(4, 10)), lab
+
+
+def _overload_lowmag(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Ductile overload at low/moderate magnification: dimples only just resolved (3-9 px), mixed
+    sizes with some large deep voids, bright torn rims, smeared patches, uneven brightness."""
+    shape = (size, size)
+    sp = pick_scale(rng, (1e-6, 30e-6), px, (3.5, 9.0))
+    h, lab, pts, R, D = cup_layer(rng, shape, sp, (0.7, 1.3), size_sigma=rng.uniform(0.3, 0.5), fill=0.75)
+    # Larger primary voids standing among the fine ones: deep, dark cups.
+    sp_big = sp * rng.uniform(3, 6)
+    hb, labb, ptsb, Rb, Db = cup_layer(rng, shape, sp_big, (0.7, 1.3), size_sigma=0.35,
+                                       fill=rng.uniform(0.3, 0.45), cap=0.0)
+    hb = hb - float(hb.max())
+    win = hb < h
+    h = np.where(win, hb, h)
+    lab = np.where(win, labb + lab.max() + 1, lab)
+    albedo = np.ones(shape, np.float32)
+    _inclusions(rng, h, albedo, ptsb, Rb, Db, rng.uniform(0.1, 0.4))
+    h = _finish(rng, h, lab, sp, size)
+    # Torn macroscopic relief: zones at their own tilt (uneven brightness) with tear ridges between.
+    z, zl = _torn_zones(rng, size, (0.2, 0.5), rng.uniform(0.01, 0.04), sp * 0.5)
+    h += z
+    h += rng.uniform(0.2, 0.6) * sp * 0.3 * np.exp(-((boundary_distance(zl) / rng.uniform(1.0, 2.5)) ** 2))
+    h, other = _smooth_patches(rng, h, sp, rng.uniform(0.08, 0.25), rng.uniform(0, np.pi))
+    albedo *= (1 + rng.uniform(0.05, 0.2) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)).astype(np.float32)
+    return Surface(h.astype(np.float32), albedo, other)
+
+
+def _torn_lip(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """A torn shear lip at low magnification: short elongated cups (barely resolved) all opening
+    one way on a slanted surface, smeared bands along the shear and torn steps across it."""
+    shape = (size, size)
+    width = pick_scale(rng, (0.8e-6, 20e-6), px, (3.5, 9.0))
+    aspect, bend, skew = rng.uniform(1.8, 3.5), rng.uniform(0.4, 1.2), rng.uniform(0.3, 0.7)
+    angle = rng.uniform(0, 2 * np.pi)
+    n = int(np.ceil(size * 1.45)) + 8
+    cw = int(np.ceil(n / aspect)) + 8
+    h, lab, pts, R, D = cup_layer(rng, (n, cw), width, (0.6, 1.1), size_sigma=0.4, bend=bend, skew=skew)
+    H = sample_canvas(h, angle, shape, scale=(aspect, 1.0))
+    L = sample_canvas(lab.astype(np.float32), angle, shape, order=0, scale=(aspect, 1.0)).astype(np.int64)
+    H = _finish(rng, H, L, width, size, aniso=3.0, angle=angle)
+    z, zl = _torn_zones(rng, size, (0.15, 0.45), rng.uniform(0.01, 0.04), width * 0.5)
+    H += z
+    H += rng.uniform(0.2, 0.6) * width * 0.3 * np.exp(-((boundary_distance(zl) / rng.uniform(1.0, 2.5)) ** 2))
+    # The lip is slanted (about 45 deg to the flat fracture): a ramp brightens one side of it.
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    a2 = rng.uniform(0, 2 * np.pi)
+    H += rng.uniform(0.02, 0.08) * ((xx - size / 2) * np.cos(a2) + (yy - size / 2) * np.sin(a2))
+    H, other = _smooth_patches(rng, H, width, rng.uniform(0.1, 0.28), angle)
+    albedo = (1 + rng.uniform(0.05, 0.2) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)).astype(np.float32)
+    return Surface(H.astype(np.float32), albedo, other)
+
+
 def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    if family == "overload_lowmag":
+        return _overload_lowmag(rng, size, px)
     shape = (size, size)
     # Primary dimple spacing 0.4-25 um, visible when 10 .. size/4 pixels across.
     sp = pick_scale(rng, (0.4e-6, 25e-6), px, (10, size / 4.0))
@@ -145,6 +225,8 @@ def equiaxed_dimples(rng: np.random.Generator, size: int, px: float, family: str
 
 
 def shear_dimples(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    if family == "torn_lip":
+        return _torn_lip(rng, size, px)
     shape = (size, size)
     width = pick_scale(rng, (0.4e-6, 15e-6), px, (12, size / 5.0))
     if family == "elongated_tear":

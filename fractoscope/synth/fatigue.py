@@ -4,7 +4,10 @@ At high magnification striations are fine, faint, curved, parallel lines on plat
 heights, interrupted by secondary cracks and partly smeared. At low magnification (~0.3-1 um/px)
 the same fatigue surface is a rough, directional texture with radial and ratchet marks and no
 resolved striations. Beach marks are arcs around a distant origin: arrest lines, tone bands and
-bands of different texture.
+bands of different texture. The crack-growth family is what failure analysis photographs of a
+fatigue crack at ~50-2000x (0.2-2 um/px): a rough, torn but directional surface whose river-like
+ridges run towards the origin, ratchet marks at the origin edge, secondary cracks along the front
+and faint beach-mark bands; no striations are resolved.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from fractoscope.synth.common import (
 # fatigue texture. Beach/progression marks are seen from ~10 nm/px (block-loading bands of
 # striations) to the lowest SEM magnifications. The class ranges overlap almost entirely.
 PX_STRIATIONS = {"plateaus": (5e-9, 180e-9), "curved_fine": (5e-9, 150e-9), "low_mag": (150e-9, 1000e-9)}
-PX_BEACH = {"macro_arcs": (100e-9, 1000e-9), "progression_bands": (10e-9, 400e-9), "oxide_bands": (40e-9, 1000e-9)}
+PX_BEACH = {"macro_arcs": (100e-9, 1000e-9), "progression_bands": (10e-9, 400e-9), "oxide_bands": (40e-9, 1000e-9),
+            "crack_growth": (200e-9, 2000e-9)}
 
 
 def _striation_profile(phase: np.ndarray, k: float) -> np.ndarray:
@@ -165,7 +169,84 @@ def _fatigue_texture(rng: np.random.Generator, size: int, px: float) -> Surface:
     return Surface(h.astype(np.float32))
 
 
+def _crack_growth(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """Fatigue crack-growth region at low/moderate magnification (see the module docstring).
+
+    Drawn in polar coordinates around an origin outside the frame: the ridges are river patterns
+    (``brittle._river_canvas``: many small ridges merging into a few large ones) whose flow runs
+    towards the origin, so the texture fans out from it; a torn, fibrous roughness is stretched
+    along the same radial direction. Unlike wear scoring the ridges are wavy, branch, fade in and
+    out and are not parallel over the field.
+    """
+    from fractoscope.synth.brittle import _river_canvas
+
+    shape = (size, size)
+    ang = rng.uniform(0, 2 * np.pi)
+    dist = size * rng.uniform(0.7, 2.2)  # origin outside the frame: a fan, not a starburst
+    oy, ox = size / 2 - dist * np.sin(ang), size / 2 - dist * np.cos(ang)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = np.sqrt((yy - oy) ** 2 + (xx - ox) ** 2)
+    th = np.angle(np.exp(1j * (np.arctan2(yy - oy, xx - ox) - ang))).astype(np.float32)
+    rmin, rmax = float(r.min()), float(r.max())
+    arc = th * np.float32(dist)  # across the growth direction, in pixels at the frame centre
+    along = np.float32(rmax) - r  # towards the origin: the rivers merge that way
+    n = int(max(np.ptp(arc), rmax - rmin)) + 8
+    amin = float(arc.min())
+
+    def polar(canvas: np.ndarray, order: int = 1) -> np.ndarray:
+        return ndi.map_coordinates(canvas, [arc - amin + 4, along + 4], order=order, mode="reflect")
+
+    # River-like ridges: stepped tear ridges merging towards the origin, at two scales.
+    riv = _river_canvas(rng, n, rng.uniform(5, 14), rng.uniform(0.3, 0.8) * n)
+    h = rng.uniform(1.5, 3.5) * polar(riv)
+    riv2 = _river_canvas(rng, n, rng.uniform(2.5, 5), rng.uniform(0.1, 0.3) * n)
+    h += rng.uniform(0.6, 1.5) * polar(riv2)
+    # Torn, fibrous roughness stretched along the growth direction (radial in the frame).
+    fib = fbm(rng, (n, n), beta=2.6, cutoff=0.3, aniso=rng.uniform(3, 7), angle=0.0)
+    h += rng.uniform(1.5, 3.5) * polar(fib)
+    # Tear ridges: thin, branching crests along the same direction (zero crossings of a stretched field).
+    tf = fbm(rng, (n, n), beta=3.2, cutoff=0.08, aniso=rng.uniform(2, 4), angle=0.0)
+    h += rng.uniform(1.0, 3.0) * polar(np.exp(-((tf / 0.08) ** 2)).astype(np.float32))
+    # Torn granular relief (the rough surface the ridges stand on).
+    h += rng.uniform(0.8, 2.0) * np.abs(fbm(rng, shape, beta=2.4, cutoff=0.35))
+    # Unresolved crack-growth facets at slightly different levels and tilts, soft-edged.
+    cell = size * rng.uniform(0.25, 0.6)
+    lab, _ = nearest_seed(shape, jittered_points(rng, shape, cell, jitter=1.0, margin=cell), margin=int(cell) + 2)
+    lab = warp_labels(rng, lab, rng.uniform(3, 10), cell / 4)
+    lab = lab - lab.min()
+    nl = int(lab.max()) + 1
+    t = rng.normal(0, 0.08, (nl, 2))
+    zones = t[lab, 0] * (yy - size / 2) + t[lab, 1] * (xx - size / 2) + rng.normal(0, 3, nl)[lab]
+    h += blur(zones.astype(np.float32), rng.uniform(6, 14))
+    # Ratchet marks: radial steps between initiation sites, at the frame edge nearest the origin.
+    tmin, tmax = float(th.min()), float(th.max())
+    for tk in rng.uniform(tmin, tmax, int(rng.integers(2, 7))):
+        stepw = (tmax - tmin) / 400
+        h += rng.uniform(4, 12) * np.clip((th - tk) / stepw, -0.5, 0.5) * np.exp(-(r - rmin) / (size * rng.uniform(0.15, 0.5)))
+    # Secondary cracks: dark, wavy, running along the crack front (across the growth direction).
+    for _ in range(int(rng.integers(1, 6))):
+        rk = rng.uniform(rmin, rmax)
+        a0 = rng.uniform(float(arc.min()), float(arc.max()))
+        length = size * rng.uniform(0.08, 0.4)
+        wav = np.interp(arc.ravel(), np.linspace(float(arc.min()), float(arc.max()), 64),
+                        smooth1d(rng, 64, 3.0)[0] * rng.uniform(2, 8)).reshape(shape)
+        w = rng.uniform(0.6, 1.6)
+        cr = (np.abs(r + wav - rk) < w) & (np.abs(arc - a0) < length / 2)
+        h[cr] -= rng.uniform(4, 10)
+    # Faint beach-mark bands: slow tone and roughness changes along the growth direction, and a
+    # small step at each arrest line; their period is far above any striation spacing.
+    period = size * rng.uniform(0.15, 0.6)
+    band = np.sin(2 * np.pi * (r + 0.1 * period * fbm(rng, shape, beta=4, cutoff=3.0 / size)) / period)
+    albedo = (1.0 + rng.uniform(0.03, 0.12) * band).astype(np.float32)
+    h += rng.uniform(0.0, 1.5) * np.tanh(3 * band)
+    # Uneven brightness: macroscopic undulation of the fracture plane.
+    h += rng.uniform(3, 10) * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32), albedo)
+
+
 def beach_marks(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
+    if family == "crack_growth":
+        return _crack_growth(rng, size, px)
     shape = (size, size)
     if family == "progression_bands":
         spacing = pick_scale(rng, (0.5e-6, 20e-6), px, (25, size / 3.0))

@@ -1,9 +1,15 @@
 """Wear: abrasive grooves and adhesive wear.
 
 Abrasive families: ploughing grooves with lips; grooves with cutting chips, prows and debris;
-three-body abrasion (dense small indentations, short randomly oriented scratches). Adhesive
-families: delaminating sheets with transverse cracks; a smeared transfer layer flowed along the
-sliding direction; galling (torn-out craters and welded-on lumps).
+three-body abrasion (dense indentations and debris over fine scratches); a low-magnification wear
+scar. Adhesive families: delaminating sheets with transverse cracks; a smeared transfer layer
+flowed along the sliding direction; galling (torn-out craters and welded-on lumps).
+
+Every wear frame carries the evidence a metallurgist reads as wear: scratches or scoring that run
+straight across the whole field in one sliding direction (``common.scoring``), with ploughing
+lips, transfer tongues, debris or compacted oxide on top. A surface that is only rough and torn is
+a fracture surface; drawn without that evidence, torn wear frames taught the model to call every
+rough fracture surface wear.
 """
 
 from __future__ import annotations
@@ -17,21 +23,30 @@ from fractoscope.synth.common import (
     fbm,
     pick_scale,
     rotated_coords,
+    scoring,
     smooth1d,
+    soft_mask,
 )
 
-PX_ABRASIVE = {"ploughing": (10e-9, 1000e-9), "cutting_debris": (10e-9, 800e-9), "three_body": (15e-9, 1000e-9)}
-PX_ADHESIVE = {"delamination": (20e-9, 1000e-9), "smeared": (15e-9, 800e-9), "galling": (20e-9, 1000e-9)}
+# Up to ~2 um/px like the fracture classes (wear scars are photographed at low magnification too),
+# so pixel size stays no class cue.
+PX_ABRASIVE = {"ploughing": (10e-9, 1000e-9), "cutting_debris": (10e-9, 800e-9), "three_body": (15e-9, 1000e-9),
+               "wear_scar": (200e-9, 2000e-9)}
+PX_ADHESIVE = {"delamination": (20e-9, 2000e-9), "smeared": (15e-9, 1500e-9), "galling": (20e-9, 1000e-9)}
 
 
 def abrasive_grooves(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
     if family == "three_body":
         return _three_body(rng, size, px)
+    if family == "wear_scar":
+        return _wear_scar(rng, size, px)
     shape = (size, size)
     wmed = pick_scale(rng, (0.2e-6, 20e-6), px, (3, size / 12))
     angle = rng.uniform(0, 2 * np.pi)  # sliding direction
     n = int(np.ceil(size * 1.45)) + 4  # canvas covering the rotated image
-    density = rng.uniform(0.3, 1.0)
+    # Dense enough that grooves cover the field: a few grooves on a plain field left most of the
+    # frame without a direction.
+    density = rng.uniform(0.6, 1.2)
     g = max(8, int(n / wmed * density * 1.5))
     centers = rng.uniform(0, n, g)
     widths = wmed * np.exp(rng.normal(0, 0.6, g))  # grooves of widely varying widths
@@ -45,8 +60,8 @@ def abrasive_grooves(rng: np.random.Generator, size: int, px: float, family: str
     P = (groove + lips) * depths[None, :]  # (v, groove)
     # Along the sliding direction: depth varies and some grooves start/stop (particle lost).
     M = 1 + 0.25 * smooth1d(rng, n, rng.uniform(10, 60), g)
-    s0 = np.where(rng.random(g) < 0.3, rng.uniform(0, n, g), -1.0)
-    s1 = np.where(rng.random(g) < 0.3, rng.uniform(0, n, g), n + 1.0)
+    s0 = np.where(rng.random(g) < 0.12, rng.uniform(0, n, g), -1.0)
+    s1 = np.where(rng.random(g) < 0.12, rng.uniform(0, n, g), n + 1.0)
     ug = np.arange(n, dtype=np.float32)
     lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
     ramp = np.clip((ug[None, :] - lo[:, None]) / 6, 0, 1) * np.clip((hi[:, None] - ug[None, :]) / 3, 0, 1)
@@ -63,7 +78,10 @@ def abrasive_grooves(rng: np.random.Generator, size: int, px: float, family: str
     h += deb * rng.uniform(0.8, 1.5)
     albedo = np.where(deb > 0, rng.uniform(1.0, 1.6), 1.0).astype(np.float32)
     h += rng.uniform(0.1, 0.4) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=4.0, angle=angle)
-    h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    # Fine scratches between the grooves: the whole field shows the sliding direction.
+    h += rng.uniform(0.6, 1.2) * scoring(rng, shape, angle, max(1.5, wmed * rng.uniform(0.15, 0.4)),
+                                         rng.uniform(0.6, 1.2))
+    h += rng.uniform(0.0, 0.02) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
     return Surface(h, albedo)
 
 
@@ -89,21 +107,26 @@ def _chips(rng: np.random.Generator, size: int, wmed: float, angle: float) -> np
 
 
 def _three_body(rng: np.random.Generator, size: int, px: float) -> Surface:
-    """Three-body abrasion: particles rolling between the surfaces leave indentations and short,
-    randomly oriented scratches instead of long parallel grooves."""
+    """Three-body abrasion: particles rolling between the surfaces leave indentations and short
+    scratches, over fine scratches that cross the whole field in the sliding direction.
+
+    The field-wide scratches are what makes it wear: indentations alone on a rough base (the
+    previous drawing) were a pitted, torn texture with no direction, i.e. any rough fracture.
+    """
     shape = (size, size)
-    dent = pick_scale(rng, (0.1e-6, 6e-6), px, (2.5, size / 30))
-    h = rng.uniform(0.3, 1.0) * fbm(rng, shape, beta=2.4, cutoff=0.3)
+    dent = pick_scale(rng, (0.1e-6, 6e-6), px, (2.5, size / 40))
+    h = rng.uniform(0.2, 0.5) * fbm(rng, shape, beta=2.4, cutoff=0.3)
     main = rng.uniform(0, np.pi)
-    # Faint sliding marks under the dents (the particles also slid part of the time).
-    h += rng.uniform(0.0, 0.6) * fbm(rng, shape, beta=2.5, cutoff=0.3, aniso=15.0, angle=main)
-    nd = int(rng.uniform(0.4, 1.2) * size * size / (dent * dent * 4))
+    # The particles also slid most of the time: scratches across the field, under the dents.
+    h += rng.uniform(1.4, 2.2) * scoring(rng, shape, main, max(2.0, dent * rng.uniform(0.3, 0.8)),
+                                         rng.uniform(0.8, 1.4))
+    nd = int(rng.uniform(0.08, 0.3) * size * size / (dent * dent * 4))
     nd = min(nd, 2500)
     for _ in range(nd):
         cy, cx = rng.uniform(0, size, 2)
         r = dent * float(np.exp(rng.normal(0, 0.4)))
         L = r * (rng.uniform(0.5, 4) if rng.random() < 0.35 else rng.uniform(0, 0.8))
-        a = main + rng.normal(0, 1.0)
+        a = main + rng.normal(0, 0.3)  # rolling particles drift, but along the sliding direction
         ri = int(r + L) + 2
         y0, y1, x0, x1 = max(0, int(cy) - ri), min(size, int(cy) + ri), max(0, int(cx) - ri), min(size, int(cx) + ri)
         if y0 >= y1 or x0 >= x1:
@@ -113,10 +136,43 @@ def _three_body(rng: np.random.Generator, size: int, px: float) -> Surface:
         dv = -(gx - cx) * np.sin(a) + (gy - cy) * np.cos(a)
         du = np.clip(np.abs(du) - L / 2, 0, None)
         q = (du * du + dv * dv) / (r * r)
-        pit = -r * rng.uniform(0.25, 0.6) * np.clip(1 - q, 0, None) + 0.08 * r * np.exp(-((np.sqrt(q) - 1.1) / 0.2) ** 2)
+        pit = -r * rng.uniform(0.2, 0.45) * np.clip(1 - q, 0, None) + 0.08 * r * np.exp(-((np.sqrt(q) - 1.1) / 0.2) ** 2)
         h[y0:y1, x0:x1] += pit.astype(np.float32)
-    h += rng.uniform(0.0, 0.05) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
-    return Surface(h.astype(np.float32))
+    # Loose debris particles lying in the scratches.
+    deb = bumps(rng, shape, int(rng.uniform(2e-4, 1e-3) * size * size), (0.7, max(1.0, dent * 0.5)))
+    h += deb
+    h += rng.uniform(0.0, 0.02) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32), np.where(deb > 0, rng.uniform(1.0, 1.5), 1.0).astype(np.float32))
+
+
+def _wear_scar(rng: np.random.Generator, size: int, px: float) -> Surface:
+    """A wear scar at low magnification (~0.2-2 um/px): the track of a sliding counterbody, scored
+    from edge to edge along one direction, with ploughing grooves, patches of compacted oxide
+    (dark, smooth, cracked) and smeared transfer tongues, debris in the grooves."""
+    shape = (size, size)
+    angle = rng.uniform(0, 2 * np.pi)
+    w = pick_scale(rng, (1e-6, 40e-6), px, (2.0, size / 25))
+    h = rng.uniform(0.2, 0.5) * fbm(rng, shape, beta=2.4, cutoff=0.3)
+    h += rng.uniform(1.0, 1.6) * scoring(rng, shape, angle, max(1.5, w * 0.4), rng.uniform(0.8, 1.4))
+    h += rng.uniform(0.8, 1.4) * scoring(rng, shape, angle + rng.normal(0, 0.02), w * 2.0, rng.uniform(0.2, 0.5))
+    albedo = np.ones(shape, np.float32)
+    # Compacted oxide / transfer patches: flattened, smooth glaze elongated along the sliding
+    # direction, with transverse cracks; darker (oxide) or brighter (transferred metal).
+    glaze = soft_mask(rng, shape, rng.uniform(0.1, 0.3), size * rng.uniform(0.08, 0.2), edge=0.05)
+    elong = fbm(rng, shape, beta=3.5, cutoff=6.0 / size, aniso=rng.uniform(4, 8), angle=angle)
+    glaze = glaze * (elong > np.quantile(elong, 0.3))
+    lift = rng.uniform(1.5, 4.0)
+    u, _ = rotated_coords(shape, angle)
+    cr = np.abs(np.sin(u / rng.uniform(8, 30) + 2 * fbm(rng, shape, beta=3.5, cutoff=0.04))) < 0.05
+    flat = ndi.gaussian_filter(h, 3.0) * 0.3 + lift - 2.0 * cr
+    flat += rng.uniform(0.4, 0.8) * scoring(rng, shape, angle, max(1.5, w * 0.3), 0.6)  # smeared on, scored
+    h = h * (1 - glaze) + flat * glaze
+    albedo *= 1 + glaze * rng.choice([-1, 1]) * rng.uniform(0.1, 0.35)
+    deb = bumps(rng, shape, int(rng.uniform(3e-4, 2e-3) * size * size), (0.7, max(1.0, w * 0.5)))
+    h += deb
+    albedo[deb > 0] *= rng.uniform(1.1, 1.6)
+    h += rng.uniform(0.0, 0.02) * size * fbm(rng, shape, beta=4.0, cutoff=4.0 / size)
+    return Surface(h.astype(np.float32), albedo.astype(np.float32))
 
 
 def adhesive_delamination(rng: np.random.Generator, size: int, px: float, family: str) -> Surface:
@@ -128,9 +184,11 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float, family
     flake = pick_scale(rng, (1e-6, 60e-6), px, (20, size / 2.5))
     angle = rng.uniform(0, 2 * np.pi)  # sliding direction: flakes are smeared along it
     cut = 1.0 / flake
-    # Torn-up base metal below the sheets.
-    h = rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.4, cutoff=0.3)
-    h += rng.uniform(1, 4) * fbm(rng, shape, beta=3.5, cutoff=cut * 3)
+    # Worn base metal below the sheets: scored along the sliding direction across the field (torn,
+    # isotropic roughness there made the frame a torn fracture surface with flakes on it).
+    h = rng.uniform(0.4, 1.0) * fbm(rng, shape, beta=2.4, cutoff=0.3)
+    h += rng.uniform(0.5, 2) * fbm(rng, shape, beta=3.5, cutoff=cut * 3, aniso=4.0, angle=angle)
+    h += rng.uniform(1.0, 2.0) * scoring(rng, shape, angle, rng.uniform(1.5, 4.0), rng.uniform(0.8, 1.4))
     albedo = np.ones(shape, np.float32)
     below = np.ones(shape, bool)
     nlayer = int(rng.integers(2, 5))
@@ -150,6 +208,7 @@ def adhesive_delamination(rng: np.random.Generator, size: int, px: float, family
         # Sheet: flat plate, curled up at its torn edge, smeared streaks on top.
         sheet = th * np.minimum(1.0, d / 1.2) + rng.uniform(3, 8) * np.exp(-d / rng.uniform(3, 10))
         sheet += rng.uniform(0.6, 1.8) * fbm(rng, shape, beta=2.6, cutoff=0.3, aniso=8.0, angle=angle)
+        sheet += rng.uniform(1.0, 2.0) * scoring(rng, shape, angle, rng.uniform(1.5, 3.0), rng.uniform(0.5, 1.0))
         h = np.where(m, h * 0.15 + sheet + k * th * 0.5 + tilt[0] * (yy - size / 2) + tilt[1] * (xx - size / 2), h)
         albedo[m] *= rng.uniform(0.9, 1.15)
         # Transverse tensile cracks across the top sheets (perpendicular to sliding).
@@ -177,7 +236,8 @@ def _smeared(rng: np.random.Generator, size: int, px: float) -> Surface:
     shape = (size, size)
     L = pick_scale(rng, (1e-6, 50e-6), px, (16, size / 5))
     angle = rng.uniform(0, 2 * np.pi)
-    base = rng.uniform(0.8, 2.0) * fbm(rng, shape, beta=2.6, cutoff=0.3)
+    base = rng.uniform(0.4, 1.0) * fbm(rng, shape, beta=2.6, cutoff=0.3)
+    base += rng.uniform(1.0, 2.0) * scoring(rng, shape, angle, rng.uniform(1.5, 4.0), rng.uniform(0.8, 1.4))
     field = fbm(rng, shape, beta=3.4, cutoff=2.0 / L, aniso=rng.uniform(3, 8), angle=angle)
     m = field > np.quantile(field, 1 - rng.uniform(0.4, 0.75))
     d = ndi.distance_transform_edt(m).astype(np.float32)
@@ -208,20 +268,24 @@ def _galling(rng: np.random.Generator, size: int, px: float) -> Surface:
     shape = (size, size)
     L = pick_scale(rng, (1e-6, 40e-6), px, (20, size / 3.0))
     angle = rng.uniform(0, 2 * np.pi)
-    h = rng.uniform(1.0, 2.5) * fbm(rng, shape, beta=2.3, cutoff=0.3, aniso=2.0, angle=angle)
-    f = fbm(rng, shape, beta=3.2, cutoff=2.0 / L, aniso=rng.uniform(1.5, 3), angle=angle)
+    h = rng.uniform(0.5, 1.2) * fbm(rng, shape, beta=2.3, cutoff=0.3, aniso=2.0, angle=angle)
+    # The sliding that galled the surface scored it from edge to edge, lumps and craters included.
+    score = scoring(rng, shape, angle, rng.uniform(1.5, 4.0), rng.uniform(0.8, 1.4))
+    f = fbm(rng, shape, beta=3.2, cutoff=2.0 / L, aniso=rng.uniform(3, 6), angle=angle)
     f += 0.2 * fbm(rng, shape, beta=2.0, cutoff=0.3)  # ragged, torn outlines
-    lump = ndi.binary_opening(f > np.quantile(f, 1 - rng.uniform(0.15, 0.35)), iterations=1)
-    crater = ndi.binary_opening(f < np.quantile(f, rng.uniform(0.08, 0.2)), iterations=1)
+    lump = ndi.binary_opening(f > np.quantile(f, 1 - rng.uniform(0.2, 0.38)), iterations=1)
+    crater = ndi.binary_opening(f < np.quantile(f, rng.uniform(0.1, 0.22)), iterations=1)
     dl = ndi.distance_transform_edt(lump).astype(np.float32)
     dc = ndi.distance_transform_edt(crater).astype(np.float32)
-    torn = np.abs(fbm(rng, shape, beta=2.0, cutoff=0.35))  # granular, torn metal
-    hl, hc = L * rng.uniform(0.12, 0.3), L * rng.uniform(0.1, 0.25)
+    torn = np.abs(fbm(rng, shape, beta=2.0, cutoff=0.35, aniso=3.0, angle=angle))  # torn metal, drawn out
+    # Tall enough to stand out of the scoring at every scale.
+    hl, hc = max(6.0, L * rng.uniform(0.12, 0.3)), max(5.0, L * rng.uniform(0.1, 0.25))
     # Welded-on lump: steep flank, domed torn granular top, edge curled up where it was sheared off.
-    flank, grain, curl = rng.uniform(0.15, 0.4) * L, rng.uniform(1.0, 3.0), rng.uniform(1.5, 4.0)
+    flank, grain, curl = rng.uniform(0.08, 0.25) * L, rng.uniform(1.0, 3.0), rng.uniform(1.5, 4.0)
     h += np.where(lump, hl * np.sqrt(np.minimum(1.0, dl / flank)) + grain * torn + curl * np.exp(-dl / 2.0), 0.0)
     # Torn-out crater: steep wall, rough floor with tear ridges.
     h -= np.where(crater, hc * np.minimum(1.0, dc / 1.5) - rng.uniform(1.0, 3.0) * torn, 0.0)
     h += rng.uniform(0.5, 1.5) * fbm(rng, shape, beta=2.8, cutoff=0.2, aniso=6.0, angle=angle)
+    h += rng.uniform(0.5, 0.9) * score
     albedo = np.where(lump, rng.uniform(1.0, 1.25), 1.0).astype(np.float32)  # transferred metal
     return Surface(h.astype(np.float32), albedo)
