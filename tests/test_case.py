@@ -285,6 +285,10 @@ def test_overview_choice_and_bad_folder(generated, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["case", str(tmp_path / "empty"), "--no-analyse"]) == 2
     assert "no images" in capsys.readouterr().err
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "overview.tif").write_bytes((folder / "overview.tif").read_bytes())
+    assert main(["case", str(tmp_path / "one"), "--no-analyse", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == []
 
 
 def test_synth_case_command(tmp_path):
@@ -317,8 +321,10 @@ def test_generated_case_mechanism_is_its_zones(generated, tmp_path, capsys):
 
     case, _ = load_case(folder)
     assert all(f.result and f.result["level1"] for f in case.frames)  # reopened from case.json
-    texts = []
-    analyse_case(case, progress=lambda f, t: texts.append(t), include_overview=True)
+    texts, finished = [], {}
+    analyse_case(case, progress=lambda f, t: texts.append(t), include_overview=True,
+                 on_frame=lambda p, r: finished.__setitem__(p.name, r))
+    assert set(finished) == {f.name for f in case.frames} | {"overview.tif"}
     done = [t for t in texts if "/" in t and "done earlier" in t]
     assert len(done) == len(case.frames)  # no frame analysed again (only the overview is new)
     # the overview's tiles as a coarse mechanism map, in overview pixels

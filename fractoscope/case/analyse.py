@@ -91,6 +91,7 @@ def analyse_case(
     analyzer=None,
     device: str | None = None,
     include_overview: bool = False,
+    on_frame: Callable[[Path, dict], None] | None = None,
 ) -> None:
     """Analyse every frame not yet in the store (and the overview with ``include_overview``,
     for ``overview_tile_map``); fill ``frame.result`` and ``case.overview_result``.
@@ -98,15 +99,24 @@ def analyse_case(
     ``progress(fraction, text)`` is called from this thread; ``cancel()`` stops after the
     current tile batch (results so far are kept and reused next time). ``analyzer`` (an
     ``Analyzer``) may be passed to reuse a loaded model; otherwise one is loaded from
-    ``model_path`` (None: the bundled model). Raises ``FractoscopeError`` when the model, the
-    store or the cluster cannot be used.
+    ``model_path`` (None: the bundled model). ``on_frame(path, result)`` is called (from this
+    thread) as each image's result is known, so a view can colour frames as they finish; the
+    case itself is updated at the end. Raises ``FractoscopeError`` when the model, the store or
+    the cluster cannot be used.
     """
+    out_dir = results_dir(case)
+    paths = _case_images(case, include_overview)
+    if not paths:  # a case of one image (the overview) and no frames: nothing to analyse
+        attach_results(case)
+        return
     if analyzer is None:
         from fractoscope.analysis.pipeline import Analyzer  # noqa: PLC0415 - torch loads here
 
         analyzer = Analyzer(model_path, device=device or "auto")
 
     def on_event(ev: BatchEvent) -> None:
+        if on_frame is not None and ev.kind == "image_done" and ev.record is not None:
+            on_frame(Path(ev.record.path), record_result(ev.record, out_dir))
         if progress is None:
             return
         name = Path(ev.path).name if ev.path else ""
@@ -119,8 +129,8 @@ def analyse_case(
         progress(float(ev.fraction), text)
 
     run_batch(
-        _case_images(case, include_overview),
-        results_dir(case),
+        paths,
+        out_dir,
         analyzer,
         progress=on_event,
         cancel=cancel,
