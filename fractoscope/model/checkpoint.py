@@ -70,7 +70,9 @@ def save_checkpoint(
     card = {
         "format": CARD_FORMAT,
         "name": weights_path.stem,
-        "architecture": "HFFNet-2d (EfficientNet-Lite0 CNN + ViT blocks, hierarchical fusion, 2 heads)",
+        "architecture": "HFFNet-2d (EfficientNet-Lite0 CNN + "
+        + ("ViT blocks" if cfg.vit == "own" else f"the first {cfg.vit_blocks} blocks of DINOv2 ViT-S/14 + {cfg.depth} ViT blocks")
+        + ", hierarchical fusion, 2 heads)",
         "config": cfg.to_dict(),
         "taxonomy": taxonomy.to_dict(),
         "input": (input_spec or InputSpec(tile_size=cfg.input_size, channels=cfg.in_chans)).to_card(),

@@ -33,7 +33,6 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
-
 DINO_PATCH = 14  # DINOv2's patch size, px
 
 
