@@ -12,13 +12,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "synth-case",
         help="generate a failure case: a round bar in bending fatigue, its overview and frames",
         description="Write OUT/overview.tif (about 33x), OUT/frame_NN.tif (300x-5000x) with "
-        "Thermo Fisher-style stage metadata, frames without metadata, and OUT/case_truth.json "
+        "Thermo Fisher-style stage metadata, optionally frames without metadata, and OUT/case_truth.json "
         "(each frame's true position on the overview, its zone and mechanism). "
         "Open it with `fractoscope case OUT`.",
     )
     p.add_argument("out", type=Path, help="output folder (created if needed)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same case)")
-    p.add_argument("--unplaced", type=int, default=1, help="frames written without metadata (default 1)")
+    p.add_argument("--unplaced", type=int, default=0,
+                   help="extra frames written without metadata, to be placed by hand (default 0)")
     p.add_argument("--no-rotation", action="store_true", help="every frame at stage and scan rotation 0")
     p.add_argument("--flip-x", action="store_true", help="an instrument whose stage X runs to the left")
     p.add_argument("--flip-y", action="store_true", help="an instrument whose stage Y runs down")

@@ -240,12 +240,13 @@ def _pick_centre(geo: BarGeometry, zone: str, half: float, rng: np.random.Genera
 
 
 def generate_case(
-    out: Path | str, seed: int = 0, *, unplaced: int = 1, flip_x: bool = False,
+    out: Path | str, seed: int = 0, *, unplaced: int = 0, flip_x: bool = False,
     flip_y: bool = False, rotations: bool = True,
 ) -> dict:
     """Write a generated case to ``out`` (created); returns the truth (also ``case_truth.json``).
 
-    ``unplaced`` frames are written without any metadata. ``rotations``: some frames are taken
+    ``unplaced`` extra frames are written without any metadata (they cannot be placed; by
+    default none, so every frame of a generated case is placed). ``rotations``: some frames are taken
     with a stage rotation, some with a scan rotation (their outlines turn on the overview).
     """
     out = Path(out)
