@@ -159,7 +159,7 @@ def _overload_lowmag(rng: np.random.Generator, size: int, px: float) -> Surface:
     _inclusions(rng, h, albedo, ptsb, Rb, Db, rng.uniform(0.1, 0.4))
     h = _finish(rng, h, lab, sp, size)
     # Torn macroscopic relief: zones at their own tilt (uneven brightness) with tear ridges between.
-    z, zl = _torn_zones(rng, size, (0.2, 0.5), rng.uniform(0.01, 0.04), sp * 0.5)
+    z, zl = _torn_zones(rng, size, (0.2, 0.5), rng.uniform(0.02, 0.06), sp * 0.5)
     h += z
     h += rng.uniform(0.2, 0.6) * sp * 0.3 * np.exp(-((boundary_distance(zl) / rng.uniform(1.0, 2.5)) ** 2))
     h, other = _smooth_patches(rng, h, sp, rng.uniform(0.08, 0.25), rng.uniform(0, np.pi))
