@@ -109,7 +109,12 @@ def run_app(opts: GuiOptions) -> int:
             # Let the last repaint (panels, overlays) happen before grabbing.
             QTimer.singleShot(300, lambda: _save_screenshot(win, out, ok, status))
 
-        if opts.paths:
+        if opts.paths and any((Path(p) / "case.json").is_file() for p in opts.paths):
+            # A failure case: shot once its map is drawn (and analysed, if that started with it).
+            win.case.shown.connect(lambda _c: shoot(True))
+            win.case.loader.failed.connect(lambda _m: shoot(False))
+            QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: shoot(False))
+        elif opts.paths:
             waiting_for_analysis = win.act_auto_analyse.isChecked()
             if waiting_for_analysis:
                 win.analysisFinished.connect(lambda _p: shoot(True))

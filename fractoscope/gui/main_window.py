@@ -59,6 +59,7 @@ from fractoscope.errors import FractoscopeError
 from fractoscope.gui import display, theme
 from fractoscope.gui.analysis_controller import AnalysisController
 from fractoscope.gui.batch_panel import BatchPanel
+from fractoscope.gui.case import install_case, is_case_folder
 from fractoscope.gui.exports import ExportController
 from fractoscope.gui.file_list import FileListController
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self.library = install_library(self)  # reference library, Update model, similar images
+        self.case = install_case(self)  # failure cases: File ▸ Open case folder, the case map dock
 
     # ================================================================================ building
     def _build_widgets(self) -> None:
@@ -514,7 +516,14 @@ class MainWindow(QMainWindow):
             self.open_paths([Path(folder)])
 
     def open_paths(self, paths: list[Path | str]) -> None:
-        """Files go to the image list (the first opens); folders to the batch panel."""
+        """Files go to the image list (the first opens); folders to the batch panel; a folder
+        with a case.json opens as a failure case."""
+        cases = [p for p in paths if is_case_folder(p)]
+        if cases:
+            self.case.open_case(Path(cases[0]))
+            paths = [p for p in paths if p not in cases]
+            if not paths:
+                return
         files = [p for p in paths if not Path(p).is_dir()]
         self.files.open_paths(paths)
         if len(files) > 1:

@@ -497,6 +497,49 @@ def _frame_pages(
     return out
 
 
+@dataclass
+class CaseReportContent:
+    """Everything the case report draws, computed without Qt (a worker thread may build it)."""
+
+    report: CaseReport
+    frames: list[FramePage]
+
+
+def prepare_case_report(
+    case,
+    predictions: Mapping[str, object] | None = None,
+    taxonomy=None,
+    progress: Callable[[float, str], None] | None = None,
+) -> CaseReportContent:
+    """Read the overview and the frames and build the report's content (no Qt: the window runs
+    this in a worker and only draws in the GUI thread)."""
+    if predictions is None:
+        predictions = stored_predictions(case)
+    if taxonomy is None:
+        taxonomy = next((getattr(p, "taxonomy", None) for p in predictions.values()), None)
+    rep = CaseReport.build(case, taxonomy=taxonomy)
+    return CaseReportContent(rep, _frame_pages(rep, predictions, progress))
+
+
+def draw_case_report(
+    content: CaseReportContent, path: Path | str, page_size: str = "A4", meta: ReportMeta | None = None
+) -> Canvas:
+    """Draw prepared content into ``path`` (atomically); returns the finished canvas."""
+    from fractoscope.report.pdf.writer import render_pages
+
+    meta = meta or ReportMeta(title=CASE_TITLE)
+    rep = content.report
+    sample = f"Sample {meta.sample_id}" if meta.sample_id else (Path(rep.folder).name or "case")
+    return render_pages(
+        Path(path),
+        page_size,
+        meta.title,
+        f"Fractoscope {meta.app_version} - failure case report",
+        f"{sample} - {meta.date}",
+        lambda c: render_case(c, rep, meta, content.frames),
+    )
+
+
 def case_report_pages(
     case,
     path: Path | str,
@@ -507,24 +550,8 @@ def case_report_pages(
     progress: Callable[[float, str], None] | None = None,
 ) -> Canvas:
     """Write the case report and return the finished canvas (what was drawn where, for tests)."""
-    from fractoscope.report.pdf.writer import render_pages
-
-    meta = meta or ReportMeta(title=CASE_TITLE)
-    if predictions is None:
-        predictions = stored_predictions(case)
-    if taxonomy is None:
-        taxonomy = next((getattr(p, "taxonomy", None) for p in predictions.values()), None)
-    rep = CaseReport.build(case, taxonomy=taxonomy)
-    frames = _frame_pages(rep, predictions, progress)
-    sample = f"Sample {meta.sample_id}" if meta.sample_id else (Path(rep.folder).name or "case")
-    return render_pages(
-        Path(path),
-        page_size,
-        meta.title,
-        f"Fractoscope {meta.app_version} - failure case report",
-        f"{sample} - {meta.date}",
-        lambda c: render_case(c, rep, meta, frames),
-    )
+    content = prepare_case_report(case, predictions, taxonomy, progress)
+    return draw_case_report(content, path, page_size, meta)
 
 
 def write_case_report(
@@ -562,4 +589,14 @@ def stored_predictions(case) -> dict[str, object]:
     return out
 
 
-__all__ = ["CASE_TITLE", "case_report_pages", "draw_map", "render_case", "stored_predictions", "write_case_report"]
+__all__ = [
+    "CASE_TITLE",
+    "CaseReportContent",
+    "case_report_pages",
+    "draw_case_report",
+    "draw_map",
+    "prepare_case_report",
+    "render_case",
+    "stored_predictions",
+    "write_case_report",
+]
