@@ -182,9 +182,9 @@ def overview_image(geo: BarGeometry, rng: np.random.Generator) -> np.ndarray:
     beach = np.tanh(3.0 * np.sin(2 * np.pi * phase))
     theta = np.arctan2(yy - oy, xx - ox)
     ratchet = np.exp(-d / (0.15 * geo.fatigue_reach)) * np.sin(theta * 40.0)
-    h_fat = 0.5 * fbm(rng, shape, beta=3.4) + 1.3 * beach + 0.8 * ratchet
-    # Overload: rough and granular.
-    h_ovl = 4.0 * fbm(rng, shape, beta=2.8) + 1.2 * fbm(rng, shape, beta=1.6)
+    h_fat = 1.5 * fbm(rng, shape, beta=3.4) + 3.0 * beach + 1.5 * ratchet
+    # Overload: rough, with relief at several scales (torn ridges, granular at the finest).
+    h_ovl = 30.0 * fbm(rng, shape, beta=2.7) + 3.0 * fbm(rng, shape, beta=2.0, cutoff=0.2)
     # Shear lip: a slanted rim (about 45 degrees) with texture drawn along the circumference.
     tang = np.arctan2(yy - geo.cy, xx - geo.cx) + np.pi / 2
     lip = 1.0 * (r - (geo.radius - geo.lip_width)) + 0.6 * fbm(rng, shape, beta=2.5, aniso=4.0,
