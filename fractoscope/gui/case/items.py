@@ -128,17 +128,13 @@ class FrameItem(pg.GraphicsObject):
 
     # --- mouse ---------------------------------------------------------------------------------
     def hoverEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph API
+        # The view highlights the frame it shows in its hover card (on_hover).
         if ev.isExit():
-            self.highlighted = False
-            self.update()
             if self.on_hover:
                 self.on_hover(None)
             return
-        if ev.isEnter():
-            self.highlighted = True
-            self.update()
-            if self.on_hover:
-                self.on_hover(self.name)
+        if ev.isEnter() and self.on_hover:
+            self.on_hover(self.name)
         if self.movable:
             ev.acceptClicks(Qt.MouseButton.LeftButton)
             ev.acceptDrags(Qt.MouseButton.LeftButton)

@@ -481,6 +481,10 @@ class CaseView(QWidget):
 
     def show_card(self, name: str | None) -> None:
         self.hovered = name
+        for n, item in self.frame_items.items():
+            if item.highlighted != (n == name):
+                item.highlighted = n == name
+                item.update()
         if name is None:
             return
         self.card_text.setText(self.result_text(name) + "<br><i>Click to open it</i>")
