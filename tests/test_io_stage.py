@@ -12,7 +12,7 @@ import json
 import math
 
 import pytest
-from io_fixtures import jeol_txt, textured, write_tiff
+from io_fixtures import jeol_txt, tescan_hdr, textured, write_tiff
 
 from fractoscope.cli import main
 from fractoscope.io import read_sem
@@ -89,6 +89,17 @@ def test_jeol_sidecar_stage(tmp_path):
     st = read_sem(img).stage
     assert (st.x_m, st.y_m, st.z_m) == pytest.approx((0.0125, -0.00325, 0.010))
     assert st.tilt_deg == 5.0 and st.rotation_deg == 90.0
+
+
+def test_tescan_hdr_sidecar_stage(tmp_path):
+    # TESCAN .hdr sidecars use the tag's keys: metres and degrees
+    img = write_tiff(tmp_path / "t.tif", textured(96, 128))
+    (tmp_path / "t-tif.hdr").write_text(
+        tescan_hdr() + "[MAIN]\r\nStageX=0.0012\r\nStageY=-0.0034\r\nStageRotation=45.5\r\n"
+    )
+    st = read_sem(img).stage
+    assert (st.x_m, st.y_m, st.rotation_deg) == pytest.approx((0.0012, -0.0034, 45.5))
+    assert st.scan_rotation_deg is None
 
 
 def test_info_shows_stage(sem_tiff_dir, capsys):

@@ -3,9 +3,11 @@
 Qt-free; the CLI and the GUI batch panel both drive ``run_batch``. A run is a ``BatchRun`` with
 named steps: collect the inputs, open (and repair) the output folder, write the manifest,
 process the images, finish. Processing is either embedded (a reader thread hashes, decodes and
-normalises the next image while the model works on the current one; the queue between them
-holds one image, so memory stays flat) or spread over a Dask cluster (``workers`` /
-``scheduler``). Either way this process alone writes the output folder, one image at a time.
+normalises the next image while the model works on the current one, and a writer thread makes
+the overlays, thumbnail and stored prediction of the previous one and writes them and its rows;
+the queues between them hold one and two images, so memory stays flat) or spread over a Dask
+cluster (``workers`` / ``scheduler``). Either way this process alone writes the output folder,
+one image at a time, files first and rows last: an image is done only once its rows are written.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fractoscope.batch.work import (
     ImageOutcome,
     LoadedImage,
     analyse_image,
+    complete_outcome,
     error_text,
     now_iso,
     read_image,
@@ -98,6 +101,76 @@ class _Item:
     error: str = ""  # the file could not even be hashed
 
 
+# Analysed images waiting for the writer: with one being written, the model is at most this many
+# images ahead of the folder (each holds its pixels and maps until written).
+WRITE_QUEUE = 2
+
+
+class _Writer:
+    """The embedded path's writer thread: overlays, thumbnail, stored prediction, then files and
+    rows (``BatchRun.commit``), in the order the images were analysed.
+
+    An image is done only once ``commit`` has written its row. ``close(drain=True)`` writes all
+    that is queued; ``drain=False`` (cancelled, interrupted) finishes the image being written and
+    drops the rest, as does a cancel seen between images. An exception in this thread stops it
+    and is raised again in the model's thread (``check``, ``put``), so a failed write
+    fails the run as it did when writing followed the model on one thread.
+    """
+
+    def __init__(self, run: BatchRun) -> None:
+        self.run = run
+        self._q: queue.Queue[tuple[ImageJob, ImageOutcome] | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._drop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="batch-writer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                got = self._q.get()
+                if got is None or self._drop.is_set() or self.run.cancelled():
+                    return
+                job, outcome = got
+                self.run.commit(complete_outcome(job, outcome))
+        except BaseException as exc:  # noqa: BLE001 - handed to the model's thread, raised there
+            self._error = exc
+
+    def check(self) -> None:
+        """Raise the writer's exception, if it had one, in the calling thread."""
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def put(self, job: ImageJob, outcome: ImageOutcome) -> None:
+        while True:
+            self.check()
+            if not self._thread.is_alive():
+                self.check()
+                return  # stopped (cancelled): nothing more is written
+            try:
+                self._q.put((job, outcome), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self, drain: bool) -> None:
+        """Stop the thread (after writing what is queued when ``drain``) and wait for it."""
+        if not drain:
+            self._drop.set()
+        while self._thread.is_alive():
+            try:
+                self._q.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                if not drain:  # make room: what is queued is dropped anyway
+                    try:
+                        self._q.get_nowait()
+                    except queue.Empty:
+                        pass
+        self._thread.join()
+
+
 class BatchRun:
     """One batch run over ``inputs`` into ``out_dir``. Use ``run()`` once."""
 
@@ -135,6 +208,9 @@ class BatchRun:
         self._manifest: dict[str, Any] = {}
         self._eta = EtaEstimator()
         self._t_start = time.monotonic()
+        # The embedded path commits from its writer thread while the model's thread reports
+        # progress: one lock keeps the counts, the ETA and the order of events consistent.
+        self._lock = threading.RLock()
 
     # -- the steps, in order ----------------------------------------------------------------
     def run(self) -> BatchSummary:
@@ -254,6 +330,10 @@ class BatchRun:
 
     def commit(self, outcome: ImageOutcome) -> None:
         """Files first (each atomic), then the record that names them: a row always has its files."""
+        with self._lock:
+            self._commit(outcome)
+
+    def _commit(self, outcome: ImageOutcome) -> None:
         for rel, data in outcome.files.items():
             write_atomic(self.out_dir / rel, data)
         record = outcome.record
@@ -278,6 +358,10 @@ class BatchRun:
         )
 
     def reuse(self, item: _Item) -> None:
+        with self._lock:
+            self._reuse(item)
+
+    def _reuse(self, item: _Item) -> None:
         self.summary.ok += 1
         self.summary.reused += 1
         self.event(
@@ -310,15 +394,16 @@ class BatchRun:
         self._eta.restart()  # the pause is not part of the images' pace
 
     def event(self, kind: str, **kw: Any) -> None:
-        s = self.summary
-        n = s.total
-        handled = s.ok + s.failed
-        kw.setdefault("fraction", handled / n if n else 1.0)
-        if "eta_s" not in kw and kind != "finished":
-            kw["eta_s"] = self._eta.eta(n - handled)
-        self._emit(BatchEvent(kind=kind, total=n, done=s.ok, failed=s.failed, **kw))
+        with self._lock:
+            s = self.summary
+            n = s.total
+            handled = s.ok + s.failed
+            kw.setdefault("fraction", handled / n if n else 1.0)
+            if "eta_s" not in kw and kind != "finished":
+                kw["eta_s"] = self._eta.eta(n - handled)
+            self._emit(BatchEvent(kind=kind, total=n, done=s.ok, failed=s.failed, **kw))
 
-    # -- embedded: one process, a reader thread ahead of the model --------------------------
+    # -- embedded: one process, a reader thread ahead of the model, a writer thread behind it --
     def process_embedded(self) -> None:
         stop = threading.Event()
         q: queue.Queue[_Item | None] = queue.Queue(maxsize=1)
@@ -342,53 +427,71 @@ class BatchRun:
 
         th = threading.Thread(target=reader, name="batch-reader", daemon=True)
         th.start()
-        n = self.summary.total
+        writer = _Writer(self)
         try:
-            while True:
-                if self._cancel():
-                    self.summary.cancelled = True
-                    return
-                self.wait_while_paused()
-                if self._cancel():
-                    continue
-                item = q.get()
-                if item is None:
-                    return
-                if item.reused is not None:
-                    self.reuse(item)
-                    continue
-                if item.error:
-                    self.commit(self.hash_failure(item))
-                    continue
-                job = item.job
+            finished = self._model_loop(q, writer)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt) or failed: the writer finishes the image it is
+            # writing and drops the rest, which are not done and are analysed again on resume.
+            stop.set()
+            writer.close(drain=False)
+            th.join(timeout=30)
+            raise
+        stop.set()
+        # At the end everything analysed is written; when cancelled, as above.
+        writer.close(drain=finished)
+        th.join(timeout=30)
+        writer.check()
+
+    def _model_loop(self, q: queue.Queue, writer: _Writer) -> bool:
+        """Analyse what the reader hands over and pass it to the writer. True at the end of the
+        images, False when cancelled."""
+        n = self.summary.total
+        while True:
+            writer.check()
+            if self._cancel():
+                self.summary.cancelled = True
+                return False
+            self.wait_while_paused()
+            if self._cancel():
+                continue
+            item = q.get()
+            if item is None:
+                return True
+            if item.reused is not None:
+                self.reuse(item)
+                continue
+            if item.error:
+                writer.put(item.job, self.hash_failure(item))
+                continue
+            job = item.job
+            self.event(
+                "image_started",
+                index=job.index,
+                path=job.path,
+                message=Path(job.path).name,
+            )
+
+            def on_progress(f: float, msg: str, _job: ImageJob = job) -> None:
+                f = max(0.0, min(1.0, f))
+                handled = self.summary.ok + self.summary.failed
                 self.event(
-                    "image_started",
-                    index=job.index,
-                    path=job.path,
-                    message=Path(job.path).name,
+                    "image_progress",
+                    index=_job.index,
+                    path=_job.path,
+                    fraction=(handled + f) / n,
+                    eta_s=self._eta.eta(n - handled - f),
+                    message=msg,
                 )
 
-                def on_progress(f: float, msg: str, _job: ImageJob = job) -> None:
-                    f = max(0.0, min(1.0, f))
-                    handled = self.summary.ok + self.summary.failed
-                    self.event(
-                        "image_progress",
-                        index=_job.index,
-                        path=_job.path,
-                        fraction=(handled + f) / n,
-                        eta_s=self._eta.eta(n - handled - f),
-                        message=msg,
-                    )
-
-                outcome = analyse_image(job, item.loaded, self.analyzer, on_progress, self._cancel)
-                item.loaded = None  # release pixels before waiting for the next image
-                if outcome.cancelled:
-                    self.summary.cancelled = True
-                    return
-                self.commit(outcome)
-        finally:
-            stop.set()
-            th.join(timeout=30)
+            outcome = analyse_image(
+                job, item.loaded, self.analyzer, on_progress, self._cancel, defer_files=True
+            )
+            item.loaded = None  # release pixels before waiting for the next image
+            if outcome.cancelled:
+                self.summary.cancelled = True
+                return False
+            writer.put(job, outcome)
 
     # -- distributed: tasks per image on a Dask cluster (fractoscope.batch.distributed) -----
     def connect(self):

@@ -137,6 +137,9 @@ class ImageOutcome:
     record: BatchRecord
     files: dict[str, bytes] = field(default_factory=dict)
     cancelled: bool = False
+    # analyse_image(defer_files=True): (sem, prediction) whose record fields and files
+    # complete_outcome() still has to make (a batch's writer thread does, off the model's thread).
+    pending: tuple | None = None
 
 
 def read_image(job: ImageJob, analyzer: AnalyzerLike) -> LoadedImage:
@@ -165,8 +168,13 @@ def analyse_image(
     analyzer: AnalyzerLike,
     progress: Callable[[float, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    defer_files: bool = False,
 ) -> ImageOutcome:
-    """Model, CAMs and output files of one read image. Never raises for a bad image."""
+    """Model, CAMs and output files of one read image. Never raises for a bad image.
+
+    ``defer_files``: stop after the model; the outcome's ``pending`` then holds what
+    ``complete_outcome`` turns into the record's answer, overlays, thumbnail and stored prediction.
+    """
     path = Path(job.path)
     t0 = time.monotonic()
     record = job.failed_record()
@@ -180,7 +188,10 @@ def analyse_image(
             pred = analyzer.analyze(
                 loaded.sem, progress=progress, cancel=cancel, with_cams=True, **extra
             )
-            outcome.files = _fill_record(record, job, loaded.sem, pred)
+            if defer_files:
+                outcome.pending = (loaded.sem, pred)
+            else:
+                outcome.files = _fill_record(record, job, loaded.sem, pred)
         except AnalysisCancelled:
             outcome.cancelled = True
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
@@ -188,6 +199,28 @@ def analyse_image(
             record.error = error_text(exc, path)
             record.details = failure_details(exc)
     record.seconds = round(time.monotonic() - t0 + loaded.seconds, 3)
+    record.finished_at = now_iso()
+    return outcome
+
+
+def complete_outcome(job: ImageJob, outcome: ImageOutcome) -> ImageOutcome:
+    """The second half of ``analyse_image(..., defer_files=True)``: fill the record from the
+    prediction and encode its files. Never raises for a bad image (a failure is the row's error,
+    as it is when ``analyse_image`` does all of it)."""
+    if outcome.pending is None:
+        return outcome
+    sem, pred = outcome.pending
+    outcome.pending = None
+    record = outcome.record
+    t0 = time.monotonic()
+    try:
+        outcome.files = _fill_record(record, job, sem, pred)
+    except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+        outcome.files = {}
+        record.status = STATUS_FAILED
+        record.error = error_text(exc, Path(job.path))
+        record.details = failure_details(exc)
+    record.seconds = round(record.seconds + time.monotonic() - t0, 3)
     record.finished_at = now_iso()
     return outcome
 
