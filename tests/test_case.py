@@ -352,3 +352,26 @@ def test_geometry_cache_follows_changed_images(generated, tmp_path):
     third, _ = load_case(folder)
     assert third.frame("frame_03.tif").placement == p4
     assert json.loads(cache.read_text())["version"] == 1
+
+
+@pytest.mark.parametrize("text", [
+    "[]", "null", "42", '"text"', "{}", '{"frames": {"a": 1}}', '{"frames": [1, "x", null, {"path": 5}]}',
+    '{"frames": [{"path": "frame_01.tif", "placement": [1, 2]}]}',
+    '{"frames": [{"path": "frame_01.tif", "placement": {"x_px": NaN, "y_px": 1, "width_px": 1, "height_px": 1}}]}',
+    '{"frames": [{"path": "frame_01.tif", "placement": {"x_px": 1, "y_px": 1, "width_px": -1, "height_px": 1}}]}',
+    '{"frames": [{"path": "frame_01.tif", "placement": {"x_px": 1, "y_px": 1, "width_px": 1, "height_px": 1, "placed_by": "robot"}}]}',
+    '{"annotations": [{"kind": "arrow", "points": [[1, "a"]]}, {"kind": "zone", "points": 3}, 7]}',
+    '{"overview": 5, "notes": ["a"], "flip_y": 1, "format": "other"}',
+    '{"frames": [{"path": "../../etc/passwd", "placement": {"x_px": 1, "y_px": 1, "width_px": 1, "height_px": 1}}]}',
+    b"\xff\xfe\x00garbage",
+])
+def test_malformed_case_json_never_crashes(generated, tmp_path, text):
+    folder = _copy_case(generated[0], tmp_path / "z")
+    raw = text if isinstance(text, bytes) else text.encode()
+    (folder / CASE_FILE).write_bytes(raw)
+    case, warnings = load_case(folder)
+    assert len(case.frames) == 15 and case.overview.name == "overview.tif"
+    assert all("\n" not in w for w in warnings)
+    save_case(case)
+    assert json.loads((folder / CASE_FILE).read_text())["format"] == "fractoscope-case"
+    assert all(p.parent == folder for p in folder.glob("*.tif"))
