@@ -24,6 +24,36 @@ ORIGIN_FROM_ANNOTATION = "the origin annotation"
 ORIGIN_FROM_CENTRE = "the overview's centre (no origin marked)"
 
 
+def case_taxonomy(case=None, model_path=None):
+    """The taxonomy a case's colours follow (one colour per class, ``imaging.display``, in the
+    order of the model's taxonomy, as the viewer's tile grid and the single-image report use it):
+    that of the model whose results the case's store holds, else the card of ``model_path`` (None:
+    the bundled model), else the default."""
+    from fractoscope.model.taxonomy import Taxonomy
+
+    default = Taxonomy.default()
+    tree = None
+    work = getattr(case, "work_dir", None)
+    if work is not None:
+        from fractoscope.batch.store import read_manifest
+        from fractoscope.case.analyse import RESULTS_SUBDIR
+
+        tree = read_manifest(Path(work) / RESULTS_SUBDIR).get("model", {}).get("taxonomy")
+    if not tree:
+        try:
+            from fractoscope.model.checkpoint import default_model_path, read_card
+
+            tree = read_card(Path(model_path) if model_path else default_model_path()).get("taxonomy")
+        except Exception:  # noqa: BLE001 - no readable card: the default taxonomy's order
+            tree = None
+    if isinstance(tree, dict) and isinstance(tree.get("tree"), dict):
+        tree = tree["tree"]
+    try:
+        return Taxonomy(tree, default.descriptions) if isinstance(tree, dict) and tree else default
+    except (TypeError, ValueError):
+        return default
+
+
 def display_name(label: str, taxonomy=None) -> str:
     if not label:
         return ""
@@ -123,9 +153,8 @@ class CaseReport:
     def build(cls, case, overview_sem=None, taxonomy=None) -> CaseReport:
         """``overview_sem``: the overview already read (else it is read here)."""
         from fractoscope.io import read_sem
-        from fractoscope.model.taxonomy import Taxonomy
 
-        tax = taxonomy or Taxonomy.default()
+        tax = taxonomy or case_taxonomy(case)
         colours = class_colours(tax)
         folder = Path(getattr(case, "folder", "") or "")
         ov_path = _in_folder(folder, case.overview)
@@ -219,4 +248,4 @@ class CaseReport:
         return s
 
 
-__all__ = ["CaseAnnotation", "CaseFrameEntry", "CaseReport", "display_name"]
+__all__ = ["CaseAnnotation", "CaseFrameEntry", "CaseReport", "case_taxonomy", "display_name"]

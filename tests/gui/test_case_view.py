@@ -24,18 +24,20 @@ from fractoscope.gui.settings import AppSettings
 
 UM_PER_PX = 4.0
 OVERVIEW_SHAPE = (500, 700)
-# Tableau 10, the first three hues: the colours fractoscope.imaging.display gives the bundled
-# taxonomy's first three mechanisms (ductile overload, brittle overload, fatigue).
-BLUE, ORANGE, GREEN = (31, 119, 180), (255, 127, 14), (44, 160, 44)
+# One colour per class (fractoscope.imaging.display): Tableau 10 in the order of the model's
+# taxonomy; the bundled card lists brittle overload, corrosion, ductile overload, fatigue, wear.
+BLUE, GREEN, PURPLE = (31, 119, 180), (44, 160, 44), (148, 103, 189)
+MECHANISM_RGB = {"brittle_overload": BLUE, "corrosion": (255, 127, 14), "ductile_overload": GREEN,
+                 "fatigue": PURPLE, "wear": (214, 39, 40)}
 FRAMES = {
     # name: (placement or None, result or None, expected colour)
     "a_fatigue.tif": ((200, 200, 80, 60, 0.0), {"level1": "fatigue", "level2": "striations", "uncertain": False,
-                                               "calibrated": 0.93, "reason": ""}, GREEN),
+                                               "calibrated": 0.93, "reason": ""}, PURPLE),
     "b_ductile.tif": ((480, 300, 90, 90, 30.0), {"level1": "ductile_overload", "level2": "equiaxed_dimples",
-                                                 "uncertain": False, "calibrated": 0.88, "reason": ""}, BLUE),
+                                                 "uncertain": False, "calibrated": 0.88, "reason": ""}, GREEN),
     "c_brittle.tif": ((350, 120, 120, 80, -15.0), {"level1": "brittle_overload", "level2": "cleavage",
                                                    "uncertain": True, "calibrated": 0.52, "reason": "low confidence"},
-                      ORANGE),
+                      BLUE),
     "d_unplaced.tif": (None, None, None),
 }
 
@@ -147,17 +149,19 @@ def test_case_opens_with_outlines_colours_legend_and_unplaced(qtbot, settings_pa
     legend = view.legend_entries()
     for text in ("Ductile overload", "Brittle overload", "Fatigue", "hatched: uncertain"):
         assert text in legend, legend
-    # What is on screen: inside the fatigue frame (off its centre) the map is green, outside grey.
+    # What is on screen: inside the fatigue frame (off its centre) the map is purple, inside the
+    # ductile one green (a tint of the grey overview pointing to the colour's hue), outside grey.
     w.case.view.fit()
     qtbot.wait(50)
     img = view.map.grab().toImage()
-    for (px, py), colour in (((185, 200), GREEN), ((480, 280), BLUE)):
+    for (px, py), colour in (((185, 200), PURPLE), ((480, 280), GREEN)):
         p = view.view_point(px, py)
         dpr = img.devicePixelRatio()
-        rgb = img.pixelColor(round(p.x() * dpr), round(p.y() * dpr))
-        ch = int(np.argmax(colour))
-        vals = (rgb.red(), rgb.green(), rgb.blue())
-        assert vals[ch] > max(v for j, v in enumerate(vals) if j != ch) + 12, (px, py, vals)
+        c = img.pixelColor(round(p.x() * dpr), round(p.y() * dpr))
+        vals = np.array([c.red(), c.green(), c.blue()], float)
+        hues = [np.array(h, float) for h in (BLUE, GREEN, PURPLE)]
+        scores = [float(np.dot(vals - vals.mean(), h - h.mean()) / np.linalg.norm(h - h.mean())) for h in hues]
+        assert (BLUE, GREEN, PURPLE)[int(np.argmax(scores))] == colour, (px, py, vals)
     p = view.view_point(60, 450)
     g = img.pixelColor(round(p.x()), round(p.y()))
     assert max(g.red(), g.green(), g.blue()) - min(g.red(), g.green(), g.blue()) < 10
@@ -283,8 +287,6 @@ def test_analysis_with_progress_cancel_and_report(qtbot, settings_path, case_fol
     results (kept in the batch store and case.json); a second run can be cancelled; the report
     exports from the view."""
     from fractoscope.case.analyse import results_dir
-    from fractoscope.imaging.display import class_colours
-    from fractoscope.model.taxonomy import Taxonomy
 
     data = _case_json(case_folder)
     for e in data["frames"]:
@@ -299,7 +301,7 @@ def test_analysis_with_progress_cancel_and_report(qtbot, settings_path, case_fol
         view.act_analyse.trigger()
         assert view.act_cancel.isEnabled()
     assert progress, "progress was reported"
-    colours = class_colours(Taxonomy.default())
+    colours = MECHANISM_RGB
     saved = {e["path"]: e["result"] for e in _case_json(case_folder)["frames"]}
     for name, item in view.frame_items.items():
         res = saved[name]

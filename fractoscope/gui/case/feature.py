@@ -134,7 +134,7 @@ class CaseFeature(QObject):
         folder = Path(folder)
         self.w.settings.q.setValue(_KEY_FOLDER, str(folder))
         self.w.statusBar().showMessage(f"Opening case {folder.name}…", 5000)
-        self.loader.submit(load_case_job(folder))
+        self.loader.submit(load_case_job(folder, self.w.service.model_path))
 
     def _loaded(self, loaded: LoadedCase) -> None:
         self.view.set_loaded(loaded)

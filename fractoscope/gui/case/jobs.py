@@ -35,19 +35,20 @@ class LoadedCase:
     tile_map: np.ndarray | None = None  # RGBA, covering the overview
     overview_error: str = ""
     tile_classes: list[str] = field(default_factory=list)  # level-1 labels the tile map shows
+    taxonomy: Any = None  # whose class colours the view uses (the model's order)
 
 
-def tile_map_rgba(tiles, shape: tuple[int, int]) -> np.ndarray | None:
+def tile_map_rgba(tiles, shape: tuple[int, int], taxonomy=None) -> np.ndarray | None:
     """``overview_tile_map`` tiles ``(y0, x0, y1, x1, level1)`` as an RGBA picture covering the
     overview: each tile's cell in its mechanism's colour (one colour per class:
     ``imaging.display``), transparent where no tile voted."""
     from fractoscope.gui.display import tile_cores
     from fractoscope.imaging.display import UNKNOWN_RGB, class_colours
-    from fractoscope.model.taxonomy import Taxonomy
+    from fractoscope.report.case_data import case_taxonomy
 
     if not tiles:
         return None
-    colours = class_colours(Taxonomy.default())
+    colours = class_colours(taxonomy or case_taxonomy())
     rows, cols = shape
     f = max(1.0, max(rows, cols) / TILE_MAP_MAX_SIDE)
     h, w = max(1, round(rows / f)), max(1, round(cols / f))
@@ -59,7 +60,7 @@ def tile_map_rgba(tiles, shape: tuple[int, int]) -> np.ndarray | None:
     return out
 
 
-def load_case_job(folder: Path):
+def load_case_job(folder: Path, model_path=None):
     """Open the case (``load_case``: case.json, stage placements, stored results), read
     the overview for display and the default size of every unplaced frame."""
 
@@ -70,9 +71,11 @@ def load_case_job(folder: Path):
         from fractoscope.errors import FractoscopeError
         from fractoscope.gui import display
         from fractoscope.io import read_sem
+        from fractoscope.report.case_data import case_taxonomy
 
         progress(0.0, f"Opening case {folder.name}…")
         case, warnings = load_case(folder)  # with the stored results (no model)
+        tax = case_taxonomy(case, model_path)
         if cancel():
             raise AnalysisCancelled()
         progress(0.5, "Reading the overview…")
@@ -98,8 +101,8 @@ def load_case_job(folder: Path):
                 aspect = (g.height_px / g.width_px) if g.width_px else 0.75
                 sizes[f.name] = (cols / 10, cols / 10 * aspect)
         tiles = overview_tile_map(case) if shape[0] else []
-        return LoadedCase(case, warnings, arr, levels, pyr, px, shape, sizes, tile_map_rgba(tiles, shape), err,
-                          sorted({t[4] for t in tiles}))
+        return LoadedCase(case, warnings, arr, levels, pyr, px, shape, sizes, tile_map_rgba(tiles, shape, tax), err,
+                          sorted({t[4] for t in tiles}), tax)
 
     return job
 
@@ -120,6 +123,7 @@ def analyse_case_job(case, overview_shape: tuple[int, int], model_path, device: 
 
     def job(progress, cancel) -> AnalysedCase:
         from fractoscope.case.analyse import analyse_case, overview_tile_map
+        from fractoscope.report.case_data import case_taxonomy
 
         analyse_case(mine, model_path=model_path, device=device, progress=progress, cancel=cancel,
                      include_overview=include_overview)
@@ -127,7 +131,8 @@ def analyse_case_job(case, overview_shape: tuple[int, int], model_path, device: 
             raise AnalysisCancelled()
         tiles = overview_tile_map(mine) if overview_shape[0] else []
         return AnalysedCase({f.name: f.result for f in mine.frames}, mine.overview_result,
-                            tile_map_rgba(tiles, overview_shape), sorted({t[4] for t in tiles}))
+                            tile_map_rgba(tiles, overview_shape, case_taxonomy(mine, model_path)),
+                            sorted({t[4] for t in tiles}))
 
     return job
 

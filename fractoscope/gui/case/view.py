@@ -46,15 +46,10 @@ from fractoscope.gui.case.jobs import LoadedCase, thumbnail_job
 from fractoscope.gui.viewer import ScaleBarItem
 from fractoscope.gui.worker import JobQueue
 from fractoscope.imaging.display import UNKNOWN_RGB, class_colours, hex_colour
+from fractoscope.report.case_data import case_taxonomy
 
 TOOLS = ("origin", "arrow", "zone")
 TILE_MAP_OPACITY = 0.45
-
-
-def _taxonomy():
-    from fractoscope.model.taxonomy import Taxonomy
-
-    return Taxonomy.default()
 
 
 def result_colour(result: dict | None, colours: dict) -> tuple[int, int, int] | None:
@@ -170,8 +165,9 @@ class CaseView(QWidget):
         super().__init__(parent)
         self.case = None
         self.loaded: LoadedCase | None = None
-        self.colours = class_colours(_taxonomy())
-        self.names = {k: _taxonomy().display_name(k) for k in self.colours}
+        tax = case_taxonomy()
+        self.colours = class_colours(tax)
+        self.names = {k: tax.display_name(k) for k in self.colours}
         self.frame_items: dict[str, FrameItem] = {}
         self.annotation_items: list[AnnotationItem] = []
         self.selected: AnnotationItem | None = None
@@ -306,6 +302,9 @@ class CaseView(QWidget):
         """Show a freshly opened case."""
         self.loaded = loaded
         self.case = loaded.case
+        if loaded.taxonomy is not None:  # the model's class order gives the colours
+            self.colours = class_colours(loaded.taxonomy)
+            self.names = {k: loaded.taxonomy.display_name(k) for k in self.colours}
         self.thumbs.clear()
         self.selected = None
         self.hovered = None
