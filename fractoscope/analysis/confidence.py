@@ -300,6 +300,9 @@ class ConfidenceModel:
     ood_threshold: float | None = None
     min_probability: float | None = None
     fitted: bool = False
+    # Mean and spread of the calibration images' pooled features (lab statistics map onto them).
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
 
     @classmethod
     def from_card(cls, block: dict | None) -> ConfidenceModel:
@@ -315,6 +318,7 @@ class ConfidenceModel:
             if block.get("format") != FORMAT:
                 raise ValueError(f"format {block.get('format')!r}, expected {FORMAT!r}")
             ood = block.get("ood")
+            fs = block.get("feature_stats")
             return cls(
                 temperature_level1=float(block["temperature_level1"]),
                 temperature_level2=float(block.get("temperature_level2", 1.0)),
@@ -322,6 +326,8 @@ class ConfidenceModel:
                 ood_threshold=float(ood["threshold"]) if ood else None,
                 min_probability=float(block["min_probability"]),
                 fitted=True,
+                feature_mean=_decode(fs["mean"]).astype(np.float64) if fs else None,
+                feature_std=_decode(fs["std"]).astype(np.float64) if fs else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the model card's confidence block is unreadable ({exc})") from None
@@ -628,6 +634,12 @@ def fit_confidence(
         },
         "figures": figures,
         "fitted_on": source or {},
+        # What lab statistics (fractoscope.analysis.labstats) map a lab's images onto.
+        "feature_stats": {
+            "images": len(data),
+            "mean": _encode(data.features.mean(0).astype(np.float32)),
+            "std": _encode((data.features.std(0) + 1e-6).astype(np.float32)),
+        },
     }
 
 

