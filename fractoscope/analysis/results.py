@@ -163,6 +163,11 @@ class Prediction:
     features: np.ndarray | None = None
     tile_features: np.ndarray | None = None
     confidence: Confidence | None = None
+    # Provenance of what changed the heads or the classes considered (empty / None: nothing did):
+    # "adjusted to this lab's 37 images" (fractoscope.analysis.labstats), and the analyst's
+    # surface context (fractoscope.analysis.context.SurfaceContext.to_dict()).
+    lab_adjustment: str = ""
+    surface_context: dict | None = None
 
     def __post_init__(self) -> None:
         if self.confidence is None:
@@ -321,6 +326,8 @@ class Prediction:
             "model": {"name": self.model.name, "sha256": self.model.sha256},
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": list(self.warnings),
+            "lab_stats": self.lab_adjustment or None,
+            "surface_context": self.surface_context or {"context": "unknown", "applied": False},
         }
 
 

@@ -181,6 +181,33 @@ def warnings(pred: Prediction) -> list[str]:
     return out
 
 
+LAB_STATS_NONE = "none: the image was judged on its own"
+
+
+def lab_stats_text(pred: Prediction) -> str:
+    """'adjusted to this lab's 37 images', or that the image was judged on its own."""
+    return pred.lab_adjustment or LAB_STATS_NONE
+
+
+def surface_text(pred: Prediction) -> str:
+    """The analyst's surface context and what it did: 'fracture surface: only ductile overload,
+    brittle overload, fatigue considered' (default: 'unknown surface: all mechanisms considered')."""
+    ctx = pred.surface_context or {}
+    return str(ctx.get("text") or "unknown surface: all mechanisms considered")
+
+
+def provenance_lines(pred: Prediction) -> list[str]:
+    """What changed this result beyond the image and the model (empty when nothing did): the
+    lab statistics the heads were adjusted to, and a surface context that was set."""
+    out = []
+    if pred.lab_adjustment:
+        out.append(f"lab statistics: {pred.lab_adjustment}")
+    ctx = pred.surface_context or {}
+    if ctx.get("context", "unknown") != "unknown":
+        out.append(f"surface context: {surface_text(pred)}")
+    return out
+
+
 def level2_text(pred: Prediction) -> str:
     """The morphology line: name and probability, or that level 2 was not trained."""
     if not pred.has_level2:
@@ -201,8 +228,11 @@ __all__ = [
     "confidence_text",
     "headline",
     "is_uncertain",
+    "lab_stats_text",
     "level2_text",
     "percent",
+    "provenance_lines",
     "reason",
+    "surface_text",
     "warnings",
 ]

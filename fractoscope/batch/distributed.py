@@ -19,11 +19,12 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fractoscope.batch.work import AnalyzerLike, ImageJob, ImageOutcome, run_job
+from fractoscope.batch.work import AnalyzerLike, ImageJob, ImageOutcome, analyse_image, read_image
 from fractoscope.errors import FractoscopeError, ModelError
 from fractoscope.hashing import sha256_bytes, sha256_file
 
@@ -39,6 +40,10 @@ CONNECT_TIMEOUT_S = 10  # a reachable scheduler answers in well under a second
 # Per worker process: model sha256 -> Analyzer. Filled by AnalyzerPlugin.setup, read by tasks.
 _ANALYZERS: dict[str, object] = {}
 _LOADS: dict[str, int] = {}
+# Per worker process: the lab statistics each model's heads are adjusted to now (their JSON), and
+# one lock per model so a task's "adjust the heads, analyse" is never split by another task's.
+_LAB_APPLIED: dict[str, str] = {}
+_LAB_LOCKS: dict[str, threading.Lock] = {}
 
 
 class ClusterError(FractoscopeError):
@@ -110,7 +115,25 @@ def analyse_on_worker(job: ImageJob) -> ImageOutcome:
         raise WorkerModelMissing(
             f"worker has no model {job.model_sha256[:12]}… loaded (its plugin failed to load it)"
         )
-    return run_job(job, analyzer)
+    loaded = read_image(job, analyzer)  # outside the lock: decoding runs beside the model
+    lock = _LAB_LOCKS.setdefault(job.model_sha256, threading.Lock())
+    with lock:
+        _apply_lab_stats(job.model_sha256, analyzer, job.lab_stats)
+        return analyse_image(job, loaded, analyzer)
+
+
+def _apply_lab_stats(model_sha256: str, analyzer, lab: dict | None) -> None:
+    """Adjust this worker's heads to the run's lab statistics (sent with every task as plain
+    data); recomputed only when they differ from what the heads already carry."""
+    import json
+
+    from fractoscope.analysis.labstats import LabStats
+
+    key = json.dumps(lab, sort_keys=True) if lab else ""
+    if _LAB_APPLIED.get(model_sha256, "") == key:
+        return
+    analyzer.set_lab_stats(LabStats.from_dict(lab) if lab else None)
+    _LAB_APPLIED[model_sha256] = key
 
 
 def worker_model_loads(dask_worker=None) -> dict[str, int]:

@@ -39,6 +39,8 @@ CSV_COLUMNS = (
     "key",
     "seconds",
     "finished_at",
+    "lab_stats",
+    "surface",
 )
 
 
@@ -72,6 +74,8 @@ class BatchRecord:
     item: str = ""  # stored prediction (.npz) for the viewer, relative to the output folder
     seconds: float | None = None
     finished_at: str = ""
+    lab_stats: str = ""  # "adjusted to this lab's 37 images", "" when judged on its own
+    surface: str = ""  # the analyst's surface context (fracture/worn/corroded/unknown)
     details: dict = field(default_factory=dict)
 
     @property

@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 class BatchEvent:
     """Progress report. ``kind``: ``started``, ``image_started``, ``image_progress``,
     ``image_done`` (``record`` set; also for images already done by an earlier run, with
-    ``reused=True``), ``paused`` or ``finished``."""
+    ``reused=True``), ``paused``, ``finished``, or ``lab_stats`` (the lab-statistics stage before
+    the images: its progress, then one last event whose ``message`` says what the run uses;
+    see ``BatchRun.prepare_lab_stats``)."""
 
     kind: str
     index: int = -1  # position of the image in the run (0-based)
@@ -187,7 +189,11 @@ class BatchRun:
         crop_databar: bool = True,
         workers: int | None = None,
         scheduler: str | None = None,
+        lab_stats: bool = True,
+        surface: str | None = None,
     ) -> None:
+        from fractoscope.analysis.context import check_context
+
         self.inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
         self.out_dir = Path(out_dir)
         self.analyzer = analyzer
@@ -200,6 +206,17 @@ class BatchRun:
         self.scheduler = scheduler
         # Settings that change a result: part of every resume key.
         self.settings = {"crop_databar": crop_databar, "with_cams": True}
+        # The analyst's surface context (unknown by default: then not in the key, so results of
+        # runs made before it existed are still reused).
+        self.surface = check_context(surface)
+        if self.surface != "unknown":
+            self.settings["surface"] = self.surface
+        # Lab statistics (prepare_lab_stats): wanted, what is used (None: each image on its own),
+        # and what the run says about them once.
+        self.use_lab_stats = lab_stats
+        self.lab_stats = None
+        self.lab_stats_message = ""
+        self._lab_restore: tuple | None = None
         self.model = analyzer.model_info
         self.images: list[Path] = []
         self.summary = BatchSummary(out_dir=self.out_dir)
@@ -226,16 +243,20 @@ class BatchRun:
         try:
             self.open_store()
             try:
+                self.prepare_lab_stats()
                 self.start_manifest()
                 self.event("started", message=f"{len(self.images)} images")
                 self._eta.restart()
-                if pool is not None:
+                if self.summary.cancelled:  # cancelled while fitting the lab statistics
+                    pass
+                elif pool is not None:
                     pool.process(self)
                 else:
                     self.process_embedded()
                 self.finish()
             finally:
                 self._store.close()
+                self.restore_lab_stats()
         finally:
             if pool is not None:
                 pool.close()
@@ -260,6 +281,68 @@ class BatchRun:
         self._done_by_path = {r.path: r for r in kept if r.ok}
         store.rewrite(kept)
 
+    def prepare_lab_stats(self) -> None:
+        """Lab statistics of this run: the output folder's ``lab_stats.json`` when it holds this
+        model's (a resumed run uses the same ones), else fitted on an evenly spaced sample of at
+        most 50 of the images (progress events ``lab_stats``) and stored there. Off with fewer
+        than 20 usable images, with ``lab_stats=False``, or for a model whose card has no training
+        feature statistics; the last ``lab_stats`` event says which, once."""
+        from fractoscope.analysis import labfiles
+        from fractoscope.errors import AnalysisCancelled, FractoscopeError
+
+        if not self.use_lab_stats:
+            self.lab_stats_message = "lab statistics off (--no-lab-stats): each image is judged on its own"
+            return
+        cm = getattr(self.analyzer, "confidence_model", None)
+        if getattr(cm, "feature_mean", None) is None or not hasattr(self.analyzer, "set_lab_stats"):
+            self.lab_stats_message = (
+                f"lab statistics off: model {self.model.name} has no training feature statistics "
+                "in its card (fractoscope calibrate writes them); each image is judged on its own"
+            )
+            self.event("lab_stats", message=self.lab_stats_message)
+            return
+        path = self.out_dir / labfiles.LAB_STATS_FILE
+        lab = labfiles.read_lab_stats(path, self.model.sha256)
+        if lab is None:
+            n = len(self.images)
+            if n < labfiles.MIN_LAB_IMAGES:
+                self.lab_stats_message = labfiles.not_enough_text(n)
+            else:
+                sample = [self.images[i] for i in labfiles.sample_indices(n)]
+
+                def on_progress(f: float, msg: str) -> None:
+                    self.event("lab_stats", fraction=0.0, message=msg)
+
+                try:
+                    lab, self.lab_stats_message = labfiles.fit_from_files(
+                        self.analyzer, sample, self.crop_databar, on_progress, self._cancel
+                    )
+                except AnalysisCancelled:
+                    self.summary.cancelled = True
+                    return
+                if lab is not None:
+                    labfiles.write_lab_stats(path, lab, {"fitted_on": [str(p) for p in sample]})
+        if lab is not None:
+            prev = self.analyzer.lab_stats
+            try:
+                self.analyzer.set_lab_stats(lab)
+            except FractoscopeError as exc:  # e.g. a damaged file of another feature size
+                self.lab_stats_message = f"lab statistics off: {exc}"
+                lab = None
+            else:
+                self._lab_restore = (prev,)
+                self.lab_stats = lab
+                self.lab_stats_message = lab.describe()
+                self.settings["lab_stats"] = labfiles.digest(lab)
+        self.event("lab_stats", message=self.lab_stats_message)
+
+    def restore_lab_stats(self) -> None:
+        """Give the analyzer back with the heads it came with (the GUI shares its analyzer)."""
+        if self._lab_restore is not None:
+            (prev,) = self._lab_restore
+            self._lab_restore = None
+            self.analyzer.set_lab_stats(prev)
+
     def start_manifest(self) -> None:
         m = self.model
         self._manifest = {
@@ -281,6 +364,12 @@ class BatchRun:
             "counts": {"images": len(self.images), "ignored": len(self._ignored)},
             "ignored_files": [str(p) for p in self._ignored[:1000]],
         }
+        self._manifest["lab_stats"] = (
+            {"images": self.lab_stats.images, "file": "lab_stats.json", "text": self.lab_stats_message}
+            if self.lab_stats is not None
+            else {"off": self.lab_stats_message}
+        )
+        self._manifest["surface"] = self.surface
         if self.workers or self.scheduler:
             self._manifest["cluster"] = (
                 {"scheduler": self.scheduler} if self.scheduler else {"local_workers": self.workers}
@@ -314,8 +403,11 @@ class BatchRun:
     # -- shared by both processing paths ----------------------------------------------------
     def jobs(self) -> Iterator[_Item]:
         """Hash each image and decide: reuse the earlier row, or analyse (a job)."""
+        lab = self.lab_stats.to_dict() if self.lab_stats is not None else None
         for i, p in enumerate(self.images):
-            item = _Item(ImageJob(i, str(p), "", "", self.model.sha256, self.crop_databar))
+            item = _Item(ImageJob(
+                i, str(p), "", "", self.model.sha256, self.crop_databar, lab, self.surface
+            ))
             try:
                 item.job.content_sha256 = sha256_file(p)
             except Exception as exc:  # noqa: BLE001 - unreadable file: a failed row
@@ -515,11 +607,15 @@ def run_batch(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    lab_stats: bool = True,
+    surface: str | None = None,
 ) -> BatchSummary:
     """Analyse every image of ``inputs`` into ``out_dir``; resume what an earlier run left.
 
     ``workers``: start a local Dask cluster of that many worker processes; ``scheduler``
     (``tcp://host:port``): use an existing cluster. Neither: the embedded in-process path.
+    ``lab_stats``: align the features to this batch's images first (see
+    ``BatchRun.prepare_lab_stats``); ``surface``: the analyst's surface context for every image.
     Never raises for a bad image (it becomes a failed row). Raises ``FractoscopeError`` when
     the inputs make no run ("no images found in …", a missing path: before anything is
     created), when the output folder cannot be used, or when the cluster cannot be used.
@@ -535,4 +631,6 @@ def run_batch(
         crop_databar=crop_databar,
         workers=workers,
         scheduler=scheduler,
+        lab_stats=lab_stats,
+        surface=surface,
     ).run()

@@ -53,6 +53,8 @@ def prediction_npz_bytes(prediction: Prediction) -> bytes:
         "warnings": list(p.warnings),
         # Reopened for a report, the prediction keeps the trust the run computed (OOD score too).
         "confidence": p.confidence.to_dict() if p.confidence is not None else None,
+        "lab_adjustment": p.lab_adjustment,
+        "surface_context": p.surface_context,
     }
     n1, n2 = len(p.taxonomy.level1), len(p.taxonomy.level2)
     arrays = {
@@ -123,6 +125,8 @@ def load_stored_prediction(path: Path | str) -> Prediction:
                 timings=dict(meta.get("timings") or {}),
                 warnings=list(meta.get("warnings") or []),
                 confidence=Confidence.from_dict(meta["confidence"]) if meta.get("confidence") else None,
+                lab_adjustment=str(meta.get("lab_adjustment") or ""),
+                surface_context=meta.get("surface_context") if isinstance(meta.get("surface_context"), dict) else None,
             )
     except FractoscopeError:
         raise

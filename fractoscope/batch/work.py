@@ -103,6 +103,10 @@ class ImageJob:
     key: str
     model_sha256: str
     crop_databar: bool = True
+    # The run's lab statistics (LabStats.to_dict(), plain data for a Dask task) or None, and the
+    # analyst's surface context (fractoscope.analysis.context).
+    lab_stats: dict | None = None
+    surface: str = "unknown"
 
     def failed_record(self, error: str = "", finished: bool = False) -> BatchRecord:
         """This image's row when it could not be analysed (key and hash are empty if hashing failed)."""
@@ -185,6 +189,8 @@ def analyse_image(
     else:
         try:
             extra = {"prepared": loaded.prepared} if loaded.prepared is not None else {}
+            if job.surface and job.surface != "unknown":
+                extra["surface"] = job.surface
             pred = analyzer.analyze(
                 loaded.sem, progress=progress, cancel=cancel, with_cams=True, **extra
             )
@@ -275,5 +281,7 @@ def _fill_record(
     record.calibration_source = pred.calibration_source
     record.overlay_level1, record.overlay_level2, record.thumbnail = ov1, ov2, thumb
     record.item = item_rel
+    record.lab_stats = pred.lab_adjustment
+    record.surface = (pred.surface_context or {}).get("context", "unknown")
     record.details = details
     return files

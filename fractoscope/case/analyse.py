@@ -47,6 +47,8 @@ def record_result(rec: BatchRecord, out_dir: Path) -> dict:
         "p_level1": rec.p_level1 if rec.p_level1 is not None else getattr(rec, "closest_p_level1", None),
         "item": str(out_dir / rec.item) if rec.item else None,
         "error": "",
+        "lab_stats": getattr(rec, "lab_stats", ""),
+        "surface": getattr(rec, "surface", "") or "unknown",
     }
 
 
@@ -92,6 +94,8 @@ def analyse_case(
     device: str | None = None,
     include_overview: bool = False,
     on_frame: Callable[[Path, dict], None] | None = None,
+    surface: str | None = None,
+    lab_stats: bool = True,
 ) -> None:
     """Analyse every frame not yet in the store (and the overview with ``include_overview``,
     for ``overview_tile_map``); fill ``frame.result`` and ``case.overview_result``.
@@ -102,7 +106,8 @@ def analyse_case(
     ``model_path`` (None: the bundled model). ``on_frame(path, result)`` is called (from this
     thread) as each image's result is known, so a view can colour frames as they finish; the
     case itself is updated at the end. Raises ``FractoscopeError`` when the model, the store or
-    the cluster cannot be used.
+    the cluster cannot be used. ``surface`` (the analyst's surface context) and ``lab_stats``
+    (align to the case's own images when it holds 20 or more) are those of ``run_batch``.
     """
     out_dir = results_dir(case)
     paths = _case_images(case, include_overview)
@@ -120,7 +125,9 @@ def analyse_case(
         if progress is None:
             return
         name = Path(ev.path).name if ev.path else ""
-        if ev.kind == "image_done":
+        if ev.kind == "lab_stats":
+            text = ev.message
+        elif ev.kind == "image_done":
             text = f"{ev.done + ev.failed}/{ev.total} {name}" + (" (done earlier)" if ev.reused else "")
         elif ev.kind == "finished":
             text = ev.message
@@ -136,6 +143,8 @@ def analyse_case(
         cancel=cancel,
         workers=workers,
         scheduler=scheduler,
+        lab_stats=lab_stats,
+        surface=surface,
     )
     attach_results(case)
 

@@ -49,3 +49,17 @@ def print_progress(prefix: str) -> Callable[[int, int], None]:
             print(f"\r{prefix} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
     return _p
+
+
+def add_surface_option(p: argparse.ArgumentParser, what: str = "image") -> None:
+    """The one ``--surface`` option: what the analyst knows of the surface (default unknown)."""
+    from fractoscope.analysis.context import SURFACE_CONTEXTS
+
+    p.add_argument(
+        "--surface",
+        choices=SURFACE_CONTEXTS,
+        default="unknown",
+        help=f"what the {what} shows, if you know: fracture (ductile/brittle overload, fatigue), "
+        "worn (wear), corroded (corrosion, and brittle overload or fatigue: SCC, corrosion "
+        "fatigue); only those mechanisms are considered (default: unknown, all)",
+    )

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fractoscope.commands._common import add_model_options
+from fractoscope.commands._common import add_model_options, add_surface_option
 
 EXIT_CODES = """\
 exit status:
@@ -41,6 +41,12 @@ def register(subparsers) -> None:
     p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help="report page size")
     add_model_options(p)
     p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
+    p.add_argument(
+        "--no-lab-stats", action="store_true",
+        help="judge each image on its own (default: with 20 or more images, align their features "
+        "to the training images' first, fitted on up to 50 of them; stored as OUTDIR/lab_stats.json)",
+    )
+    add_surface_option(p, "images")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
@@ -110,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         print("fractoscope batch: stopping (Ctrl-C again to abort)", file=sys.stderr)
 
     def on_event(ev: BatchEvent) -> None:
+        if ev.kind == "lab_stats" and not ev.message.startswith("lab statistics:"):
+            # Said once (its progress lines are not): what the run's results are adjusted to.
+            print(f"fractoscope batch: {ev.message}", file=sys.stderr)
+            return
         if args.quiet or ev.kind != "image_done" or ev.record is None:
             return
         r = ev.record
@@ -145,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
             crop_databar=not args.no_crop,
             workers=args.workers,
             scheduler=args.scheduler,
+            lab_stats=not args.no_lab_stats,
+            surface=args.surface,
         )
     except FractoscopeError as exc:
         return _usage_error(str(exc))

@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fractoscope.commands._common import add_model_options, print_json
+from fractoscope.commands._common import add_model_options, add_surface_option, print_json
 
 EXIT_CODES = """\
 exit status:
@@ -57,6 +57,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-analyse", action="store_true",
                    help="place only: show stored results, run no model")
     add_model_options(p)
+    add_surface_option(p, "case's frames")
+    p.add_argument("--no-lab-stats", action="store_true",
+                   help="judge each frame on its own (default: a case of 20 or more images is "
+                   "aligned to its own images' feature statistics first)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N", default=None,
                        help="analyse on a local Dask cluster of N worker processes")
@@ -157,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
             analyzer = Analyzer(args.model, device=args.device)
             analyse_case(case, workers=args.workers, scheduler=args.scheduler, progress=progress,
                          cancel=lambda: interrupted["n"] > 0, analyzer=analyzer,
-                         include_overview=args.overview_map)
+                         include_overview=args.overview_map, surface=args.surface,
+                         lab_stats=not args.no_lab_stats)
         except FractoscopeError as exc:
             if not args.quiet:
                 print(file=sys.stderr)

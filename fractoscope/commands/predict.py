@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fractoscope.commands._common import add_model_options, error_line, fail, print_json
+from fractoscope.commands._common import (
+    add_model_options,
+    add_surface_option,
+    error_line,
+    fail,
+    print_json,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-crop", action="store_true", help="do not crop the instrument data bar")
     p.add_argument("--force", action="store_true", help="open images above the megapixel limit")
+    add_surface_option(p, "images")
+    p.add_argument(
+        "--lab-stats", metavar="FILE", default=None,
+        help="adjust to a lab's statistics (a lab_stats.json of a batch output folder or a "
+        "reference library); without it each image is judged on its own",
+    )
     p.set_defaults(func=run)
 
 
@@ -87,6 +99,8 @@ def _print_human(path, pred, d: dict) -> None:
         f"  {px}; {d['tiles']['voting']} of {d['tiles']['count']} tiles used; "
         f"{pred.device}, {pred.timings['total_s']:.2f} s"
     )
+    for line in wording.provenance_lines(pred):
+        print(f"  {line}")
     for w in wording.warnings(pred):
         print(f"  warning: {w}")
 
@@ -103,6 +117,14 @@ def run(args: argparse.Namespace) -> int:
         analyzer = Analyzer(args.model, args.device)
     except FractoscopeError as exc:
         return fail(exc)
+    if args.lab_stats:
+        from fractoscope.analysis.labfiles import read_lab_stats_file
+
+        try:
+            lab, _ = read_lab_stats_file(args.lab_stats)
+            analyzer.set_lab_stats(lab)
+        except FractoscopeError as exc:
+            return fail(f"--lab-stats: {exc}")
     tax = analyzer.model_info.taxonomy
     bad = [c for c in args.cam_class if c not in tax.level1 and c not in tax.level2]
     if bad:
@@ -111,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             sem = read_sem(path, crop_databar=not args.no_crop, force=args.force)
-            pred = analyzer.analyze(sem, with_cams=True)
+            pred = analyzer.analyze(sem, with_cams=True, surface=args.surface)
             if args.cam_out:
                 _write_cams(Path(args.cam_out), sem, pred, args.cam_class)
         except FractoscopeError as exc:
