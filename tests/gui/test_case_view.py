@@ -165,9 +165,34 @@ def test_case_opens_with_outlines_colours_legend_and_unplaced(qtbot, settings_pa
     p = view.view_point(60, 450)
     g = img.pixelColor(round(p.x()), round(p.y()))
     assert max(g.red(), g.green(), g.blue()) - min(g.red(), g.green(), g.blue()) < 10
-    # Hovering shows the frame's result.
-    view.show_card("c_brittle.tif")
+    # Hovering (a real mouse move) shows the frame's result; its thumbnail follows from a worker.
+    p = view.view_point(330, 120)
+    for dx in (-6, 0):
+        _send(view.map.viewport(), QEvent.Type.MouseMove, p + QPointF(dx, 0), Qt.MouseButton.NoButton,
+              Qt.MouseButton.NoButton)  # fmt: skip
+        qtbot.wait(40)
+    assert view.hovered == "c_brittle.tif"
     assert "Brittle overload" in view.card_text.text() and "Uncertain: low confidence" in view.card_text.text()
+    qtbot.waitUntil(lambda: "c_brittle.tif" in view.thumbs, timeout=20_000)
+    # The File menu has both entries.
+    file_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&File")
+    texts = [a.text() for a in file_menu.actions()]
+    assert "Open &case folder…" in texts and "Export &case report (PDF)…" in texts
+    w.close()
+
+
+def test_damaged_case_json_opens_with_one_line(qtbot, settings_path, case_folder) -> None:
+    """A hand-edited case.json that is not JSON: one line naming it, the images still open (all
+    unplaced), and the damaged file is not lost when the case is saved again."""
+    (case_folder / "case.json").write_text('{"format": "fractoscope-case", "frames": [', encoding="utf-8")
+    w = _open(qtbot, settings_path, case_folder)
+    view = w.case.view
+    assert "case.json" in w.last_error and "\n" not in w.last_error
+    assert sorted(view.unplaced_names()) == sorted(FRAMES)
+    with qtbot.waitSignal(w.case.saved, timeout=5000):
+        view.place_by_hand("a_fatigue.tif")
+    kept = [p for p in case_folder.iterdir() if p.name.startswith("case.json.")]
+    assert any('"frames": [' in p.read_text(encoding="utf-8") for p in kept), kept
     w.close()
 
 
