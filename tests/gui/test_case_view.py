@@ -359,3 +359,25 @@ def test_analysis_with_progress_cancel_and_report(qtbot, settings_path, case_fol
     assert out.read_bytes()[:5] == b"%PDF-"
     assert not w.last_error, w.last_error
     w.close()
+
+
+def test_closing_the_window_while_the_case_is_analysed(qtbot, settings_path, case_folder) -> None:
+    """Closing mid-analysis cancels and joins the worker (no Qt object ever crosses to it)."""
+    import threading
+
+    data = _case_json(case_folder)
+    for e in data["frames"]:
+        e["result"] = None
+    (case_folder / "case.json").write_text(json.dumps(data), encoding="utf-8")
+    w = _open(qtbot, settings_path, case_folder, device="cpu")
+    w.case.view.act_analyse.trigger()
+    qtbot.waitUntil(lambda: any(t.name == "fractoscope-case-analysis" for t in threading.enumerate()), timeout=5000)
+    qtbot.wait(300)
+    w.close()
+    # The join waits 10 s; a model still loading on a busy machine may finish a little later.
+    qtbot.waitUntil(lambda: not any(t.name == "fractoscope-case-analysis" and t.is_alive()
+                                    for t in threading.enumerate()), timeout=60_000)  # fmt: skip
+    # What was done before the close is kept in the store and shown on reopening.
+    w2 = _open(qtbot, settings_path, case_folder)
+    assert w2.case.case is not None and w2.case.view.unplaced_names() == ["d_unplaced.tif"]
+    w2.close()
