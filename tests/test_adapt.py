@@ -151,10 +151,9 @@ def test_second_run_takes_features_from_the_cache(data, base, adapted, tmp_path)
 
     res2 = adapt_model(data["train"], tmp_path / "again", cache_dir=data["cache"], analyzer=base)
     assert (res2.computed, res2.cached) == (0, 6 * PER_CLASS)
-    # The same images give the same heads.
-    a = json.loads(adapted[0].weights.with_suffix(".json").read_text())["adaptation"]["cross_validation"]
-    b = json.loads(res2.weights.with_suffix(".json").read_text())["adaptation"]["cross_validation"]
-    assert a["level1"]["accuracy"] == b["level1"]["accuracy"]
+    # The same images give the same heads: features from the cache are the features computed
+    # the first time, so every weight tensor of the new model hashes the same.
+    assert _weight_hashes(res2.weights) == _weight_hashes(adapted[0].weights)
     # One more image: only that one is computed.
     grown = tmp_path / "grown"
     shutil.copytree(data["train"], grown)
@@ -162,6 +161,17 @@ def test_second_run_takes_features_from_the_cache(data, base, adapted, tmp_path)
     shutil.copy(extra, grown / "fatigue" / "striations" / "new.tif")
     res3 = adapt_model(grown, tmp_path / "grown-model", cache_dir=data["cache"], analyzer=base)
     assert (res3.computed, res3.cached) == (1, 6 * PER_CLASS)
+    # ... and changes the heads (the hash comparison above can fail), not the frozen backbone.
+    h1, h3 = _weight_hashes(adapted[0].weights), _weight_hashes(res3.weights)
+    changed = {k for k in h1 if h1[k] != h3.get(k)}
+    assert changed and all("head" in k for k in changed), sorted(changed)
+
+
+def _weight_hashes(path: Path) -> dict[str, str]:
+    """sha256 of each tensor's bytes in a .safetensors file, by name."""
+    from safetensors.numpy import load_file
+
+    return {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in load_file(path).items()}
 
 
 def test_level1_only_tree_gives_a_level1_only_model(data, base, tmp_path):
@@ -215,7 +225,7 @@ def test_cli_reports_counts_accuracy_and_few_image_warnings(data, tmp_path, caps
     [
         ({}, "no images found"),
         ({"fatigue/striations": 3}, "only one class"),
-        ({"fatigue/striations": 2, "wear": 2}, "mixes level1/*.tif"),
+        ({"fatigue/fatigue": 3, "wear": 3}, "unique across both levels"),
     ],
 )
 def test_unusable_folders_get_one_line(tmp_path, capsys, layout, message):
@@ -233,6 +243,164 @@ def test_unusable_folders_get_one_line(tmp_path, capsys, layout, message):
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# --- mixed layouts: one scanner for train, adapt and the library -------------------------------------
+def _mixed_tree(root: Path, data: dict[str, Path]) -> None:
+    """brittle_overload: two morphology folders; ductile_overload: mechanism only (5 loose images);
+    fatigue: two morphology folders *and* 2 loose images beside them; plus a hidden folder and a
+    sidecar that are not images."""
+    for l2 in ("cleavage", "intergranular"):
+        for f in sorted((data["train"] / "brittle_overload" / l2).glob("*.tif")):
+            (root / "brittle_overload" / l2).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, root / "brittle_overload" / l2 / f.name)
+    (root / "ductile_overload").mkdir(parents=True)
+    dimples = sorted((data["train"] / "ductile_overload").rglob("*.tif"))
+    for f in dimples[:3] + dimples[-2:]:
+        shutil.copy(f, root / "ductile_overload" / f.name)
+    for l2 in ("beach_marks", "striations"):
+        for f in sorted((data["train"] / "fatigue" / l2).glob("*.tif")):
+            (root / "fatigue" / l2).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, root / "fatigue" / l2 / f.name)
+    for f in sorted((data["test"] / "fatigue" / "striations").glob("*.tif"))[:2]:
+        shutil.copy(f, root / "fatigue" / f"loose_{f.name}")
+    (root / ".models").mkdir()
+    shutil.copy(dimples[0], root / ".models" / "not_a_class.tif")
+    (root / "fatigue" / "notes.txt").write_text("a sidecar, not an image")
+
+
+MIXED_COUNTS = {
+    "brittle_overload": {"cleavage": 5, "intergranular": 5},
+    "ductile_overload": {"": 5},
+    "fatigue": {"": 2, "beach_marks": 5, "striations": 5},
+}
+
+
+def test_one_scanner_reads_mixed_layouts_for_train_adapt_and_the_library(data, tmp_path):
+    from fractoscope.adapt.dataset import scan_folder
+    from fractoscope.adapt.library import ReferenceLibrary
+    from fractoscope.io.labelled import ScanMode, scan_labelled_tree
+    from fractoscope.train.data import scan_labelled_folder
+
+    root = tmp_path / "mixed"
+    _mixed_tree(root, data)
+    # Expected by listing the tree here: every image at depth 1 or 2 outside hidden folders.
+    want = sorted(
+        (p.relative_to(root).as_posix(), p.relative_to(root).parts[0],
+         p.relative_to(root).parts[1] if len(p.relative_to(root).parts) == 3 else None)
+        for p in root.rglob("*.tif") if not p.relative_to(root).parts[0].startswith(".")
+    )
+    assert len(want) == 27
+
+    def triples(items):
+        return sorted((i.path.relative_to(root).as_posix(), i.level1, i.level2) for i in items)
+
+    assert triples(scan_labelled_tree(root)) == want
+    assert triples(ReferenceLibrary(root).entries()) == want
+    folder = scan_folder(root)
+    assert triples(folder.files) == want and folder.has_level2 and folder.counts() == MIXED_COUNTS
+    train_items, train_tax = scan_labelled_folder(root)
+    assert triples(train_items) == want  # loose fatigue images are kept, not dropped
+    assert train_tax.to_dict()["tree"] == folder.taxonomy.to_dict()["tree"] == {
+        "brittle_overload": ["cleavage", "intergranular"],
+        "ductile_overload": ["ductile_overload_unspecified"],
+        "fatigue": ["beach_marks", "striations"],
+    }
+    # Modes: a library may not exist yet; data to learn from must.
+    assert scan_labelled_tree(tmp_path / "absent", ScanMode.LIBRARY) == []
+    assert ReferenceLibrary(tmp_path / "absent").entries() == []
+    with pytest.raises(FractoscopeError, match="not a folder"):
+        scan_labelled_tree(tmp_path / "absent", ScanMode.DATASET)
+    (tmp_path / "empty").mkdir()
+    assert scan_labelled_tree(tmp_path / "empty", ScanMode.LIBRARY) == []
+    with pytest.raises(FractoscopeError, match="no images found"):
+        scan_labelled_tree(tmp_path / "empty")
+
+
+def test_level2_is_fitted_only_on_images_with_a_morphology():
+    """Hand-made pooled features: in mechanism m1, morphology a sits at +1 and b at -1 of the
+    level-2 feature; m1's mechanism-only images also sit at -1. Fitted on the images that have a
+    morphology only, the level-2 head separates a from b perfectly (cross-validated accuracy 1);
+    counting the mechanism-only images as one of the children would make 'a' images at -1."""
+    from types import SimpleNamespace
+
+    from fractoscope.adapt.adapter import fit_level2, hierarchical_cv, out_of_fold_logits
+    from fractoscope.model.taxonomy import taxonomy_from_tree
+
+    tax = taxonomy_from_tree({"m1": ["a", "b"], "m2": []})
+    rng = np.random.default_rng(3)
+
+    def image(level1_x: float, level2_x: float) -> SimpleNamespace:
+        t = np.column_stack([np.full(6, level1_x), np.zeros(6), np.full(6, level2_x), np.zeros(6)])
+        return SimpleNamespace(tile_features=t + rng.normal(0, 0.05, t.shape), tile_weights=np.ones(6, np.float32))
+
+    a, b = tax.level2.index("a"), tax.level2.index("b")
+    items = ([(image(1, 1), 0, a) for _ in range(4)] + [(image(1, -1), 0, b) for _ in range(4)]
+             + [(image(1, -1), 0, -1) for _ in range(4)] + [(image(-1, 0), 1, -1) for _ in range(4)])
+    w2, b2, info = fit_level2(items, tax, d1=2, folds=4)
+    assert set(info) == {"m1"}  # m2 has a single placeholder child: nothing to fit
+    assert info["m1"]["cv_accuracy"] == 1.0
+    for x, want in ((-1.0, b), (1.0, a)):
+        z = np.array([x, 0.0]) @ w2.T + b2
+        assert [a, b][int(np.argmax(z[[a, b]]))] == want
+    oof = out_of_fold_logits(items, tax, 2, 1.0, {"m1": 1.0}, 4, True)
+    held1, held2 = hierarchical_cv(items, tax, oof)
+    # Level 1 over all 16 images, level 2 over the 8 with a morphology.
+    assert held1.accuracy == 1.0 and set(held1.per_class_recall) == {"m1", "m2"}
+    assert held2.accuracy == 1.0 and set(held2.per_class_recall) == {"a", "b"}
+
+
+def _check_mixed_model(weights: Path, data: dict[str, Path]) -> dict:
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.io import read_sem
+
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["level2_trained"] is True
+    assert card["taxonomy"]["tree"]["ductile_overload"] == ["ductile_overload_unspecified"]
+    imgs = card["adaptation"]["images"]
+    assert len(imgs) == 27 and sum(i["level2"] is None for i in imgs) == 7
+    # Level 2 is fitted per mechanism with morphologies, on the images that have one.
+    assert set(card["adaptation"]["regularisation"]["level2"]) == {"brittle_overload", "fatigue"}
+    an = Analyzer(weights, device="cpu")
+    pred = an.analyze(read_sem(next((data["test"] / "fatigue" / "beach_marks").glob("*.tif"))), with_cams=False)
+    assert pred.has_level2 and pred.taxonomy.parent_of(pred.level2.label) == pred.level1.label
+    return card
+
+
+def test_mixed_library_adapts_from_the_cli(data, tmp_path, capsys):
+    from fractoscope.cli import main
+
+    root = tmp_path / "mixed"
+    _mixed_tree(root, data)
+    rc = main(["adapt", str(root), "--out", str(tmp_path / "m"), "--cache", str(data["cache"]),
+               "--device", "cpu", "--folds", "3", "-q"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Fatigue: 12 (mechanism only 2, Beach marks 5, Fatigue striations 5)" in out
+    assert "Ductile overload: 5 (mechanism only 5)" in out
+    assert "level 2" in out and "Traceback" not in err
+    _check_mixed_model(tmp_path / "m.safetensors", data)
+
+
+def test_mixed_library_adapts_from_update_model(data, tmp_path):
+    """The window's *Update model* job, on a library filled with Label as (some images labelled
+    with a mechanism only, which the window allows)."""
+    from fractoscope.adapt.library import ReferenceLibrary
+    from fractoscope.gui.adapt_worker import adapt_job
+
+    src = tmp_path / "src"
+    _mixed_tree(src, data)
+    lib = ReferenceLibrary(tmp_path / "lib", cache_dir=data["cache"])
+    for e in ReferenceLibrary(src).entries():
+        lib.add(e.path, e.level1, e.level2)
+    assert lib.counts() == {k: {(c or None): n for c, n in v.items()} for k, v in MIXED_COUNTS.items()}
+    steps: list[str] = []
+    job = adapt_job(lib.root, tmp_path / "lib" / ".models" / "lab-x", None, device="cpu",
+                    cache_dir=data["cache"], folds=3)
+    summary = job(lambda f, m: steps.append(m), lambda: False)
+    assert summary.has_level2 and summary.counts == MIXED_COUNTS
+    assert summary.cv_level1 is not None and summary.cv_level2 is not None
+    _check_mixed_model(Path(summary.weights), data)
 
 
 # --- reference library ---------------------------------------------------------------------------

@@ -91,8 +91,9 @@ def class_warnings(counts: dict[str, dict[str, int]], has_level2: bool) -> list[
                 f"{l1}: only {n1} image{'s' if n1 != 1 else ''}; at least {MIN_IMAGES_PER_CLASS} per class "
                 f"are needed for a usable head ({RECOMMENDED_IMAGES_PER_CLASS}+ recommended)"
             )
-        if has_level2 and len(kids) > 1:
-            for l2, n2 in kids.items():
+        named = {k: n for k, n in kids.items() if k}  # "" counts the mechanism-only images
+        if has_level2 and len(named) > 1:
+            for l2, n2 in named.items():
                 if n2 < MIN_IMAGES_PER_CLASS:
                     out.append(
                         f"{l1}/{l2}: only {n2} image{'s' if n2 != 1 else ''}; at least "
@@ -110,8 +111,9 @@ def fit_level2(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, dict]]:
     """Per-mechanism heads over its children, stacked into (n_level2, d2) weights and biases.
 
-    ``items`` are (features, level-1 index, level-2 index). Mechanisms with one child keep a
-    constant row (P(child | mechanism) = 1 whatever the row).
+    ``items`` are (features, level-1 index, level-2 index or -1 for an image labelled with its
+    mechanism only); only images with a morphology are fitted on. Mechanisms with one child (or
+    no image with a morphology) keep a constant row (P(child | mechanism) = 1 whatever the row).
     """
     l2 = taxonomy.level2
     d2 = items[0][0].tile_features.shape[1] - d1
@@ -122,7 +124,9 @@ def fit_level2(
         kids = [l2.index(c) for c in taxonomy.children(parent)]
         if len(kids) < 2:
             continue
-        sub = [(f, kids.index(j)) for f, i, j in items if i == p]
+        sub = [(f, kids.index(j)) for f, i, j in items if i == p and j >= 0]
+        if not sub:
+            continue
         head, cv = select_C(_samples(sub, slice(d1, None)), len(kids), folds, list(taxonomy.children(parent)), cancel)
         weight[kids] = head.weight
         bias[kids] = head.bias
@@ -151,17 +155,27 @@ def out_of_fold_logits(
 ) -> OutOfFold | None:
     """Held-out logits of the whole two-level model; None when a class has fewer than 2 images.
 
-    Folds are stratified by the finest label available, so every morphology is tested."""
+    Folds are stratified by the finest label available (the morphology, else the mechanism), so
+    every morphology is tested. The number of folds is capped by the smallest morphology, or
+    mechanism without morphologies; the mechanism-only images of a mechanism that also has
+    morphology folders are spread as evenly as they go."""
+    import warnings
+
     from sklearn.model_selection import StratifiedKFold
 
-    labels = [j if has_level2 else i for _, i, j in items]
-    k = n_splits_for(labels, folds)
+    l2 = taxonomy.level2
+    labels = [j if j >= 0 else len(l2) + i for _, i, j in items]
+    with_kids = {i for _, i, j in items if j >= 0}
+    k = n_splits_for([s for s, (_, i, j) in zip(labels, items, strict=True) if j >= 0 or i not in with_kids], folds)
     if k < 2:
         return None
-    l2 = taxonomy.level2
+    with warnings.catch_warnings():
+        # "The least populated class has fewer members than n_splits": only such spread strata.
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(StratifiedKFold(k, shuffle=True, random_state=0).split(np.arange(len(items)), labels))
     z1: list[np.ndarray] = [np.empty(0)] * len(items)
     z2: list[np.ndarray] = [np.empty(0)] * len(items)
-    for tr, te in StratifiedKFold(k, shuffle=True, random_state=0).split(np.arange(len(items)), labels):
+    for tr, te in splits:
         if cancel is not None and cancel():
             raise AnalysisCancelled("cancelled")
         train = [items[i] for i in tr]
@@ -169,8 +183,8 @@ def out_of_fold_logits(
         heads2: list[tuple[list[int], LinearHead]] = []
         for p, name in enumerate(taxonomy.level1):
             kids = [l2.index(c) for c in taxonomy.children(name)]
-            if has_level2 and len(kids) > 1:
-                sub = [(f, kids.index(j)) for f, i, j in train if i == p]
+            sub = [(f, kids.index(j)) for f, i, j in train if i == p and j >= 0]
+            if has_level2 and len(kids) > 1 and sub:
                 heads2.append((kids, fit_head(_samples(sub, slice(d1, None)), len(kids), C2.get(name, 0.1))))
         for i in te:
             tf = items[i][0].tile_features.astype(np.float64)
@@ -189,8 +203,8 @@ def hierarchical_cv(
     aggregated and decoded exactly as the pipeline does.
 
     Both levels come from the same held-out predictions, so level 2 (right only when its mechanism
-    is right too) can never score above level 1. The level-2 result means nothing when the
-    folder has no level-2 labels."""
+    is right too) can never score above level 1. Level 2 is scored on the images that have a
+    morphology; it means nothing when none has."""
     from fractoscope.analysis.confidence import hierarchical_probabilities
 
     if oof is None:
@@ -211,7 +225,10 @@ def hierarchical_cv(
         recall = {names[c]: float((pred[y == c] == c).mean()) for c in np.unique(y)}
         return CVResult(float((pred == y).mean()), float(np.mean(list(recall.values()))), oof.folds, recall)
 
-    return result(y1, pred1, l1), result(y2, pred2, l2)
+    has2 = y2 >= 0
+    if not has2.any():
+        return result(y1, pred1, l1), CVResult(None, None, 0)
+    return result(y1, pred1, l1), result(y2[has2], pred2[has2], l2)
 
 
 # Below this many images the fitted temperatures and thresholds would rest on too little; the
@@ -224,7 +241,6 @@ def refit_confidence(
     paths: list[Path],
     taxonomy: Taxonomy,
     oof: OutOfFold | None,
-    has_level2: bool,
 ) -> tuple[dict | None, str]:
     """The card's confidence block for the adapted heads, fitted on their held-out logits.
 
@@ -242,7 +258,7 @@ def refit_confidence(
     data = CalibrationData(
         paths=[str(p) for p in paths],
         labels_level1=np.array([i for _, i, _ in items]),
-        labels_level2=np.array([j if has_level2 else -1 for _, _, j in items]),
+        labels_level2=np.array([j for _, _, j in items]),  # -1: mechanism only
         logits_level1=oof.logits_level1,
         logits_level2=oof.logits_level2,
         weights=weights,
@@ -359,10 +375,8 @@ def adapt_model(
     if progress:
         progress(_FEATURE_SHARE, "fitting the level-1 head")
     l1, l2 = tax.level1, tax.level2
-    items = [
-        (ext.features[f.path], l1.index(f.level1), l2.index(f.level2) if f.level2 else l1.index(f.level1))
-        for f in usable
-    ]
+    # (features, level-1 index, level-2 index or -1 for an image labelled with its mechanism only)
+    items = [(ext.features[f.path], l1.index(f.level1), l2.index(f.level2) if f.level2 else -1) for f in usable]
     head1, cv1 = select_C(
         _samples([(f, i) for f, i, _ in items], slice(0, d1)), len(l1), folds, l1, cancel,
         _progress_slice(progress, _FEATURE_SHARE, 0.93),
@@ -389,7 +403,7 @@ def adapt_model(
         cv1 = dataclasses.replace(held1, C_scores=cv1.C_scores)
     if folder.has_level2:
         cv2 = held2
-    confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof, folder.has_level2)
+    confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof)
     if cancel is not None and cancel():
         raise AnalysisCancelled("cancelled")
     if progress:

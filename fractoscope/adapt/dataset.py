@@ -1,29 +1,26 @@
-"""A folder of labelled images: ``DATA/level1/level2/*`` or ``DATA/level1/*`` (level 1 only)."""
+"""A folder of labelled images to adapt on: ``DATA/level1/level2/*`` and/or ``DATA/level1/*``.
+
+The folder is read by the one scanner of labelled trees (``fractoscope.io.labelled``), the same
+one the reference library lists, so what the window's library holds, *Update model* and
+``fractoscope adapt`` accept. Images filed under their mechanism only teach level 1; images in a
+morphology folder teach both levels.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from fractoscope.errors import FractoscopeError
-from fractoscope.io.reader import is_supported
-from fractoscope.model.taxonomy import DEFAULT_DESCRIPTIONS, Taxonomy
+from fractoscope.io.labelled import LabelledPath, ScanMode, label_tree, scan_labelled_tree
+from fractoscope.model.taxonomy import UNTRAINED_CHILD_SUFFIX, Taxonomy, taxonomy_from_tree
 
 # Below this many images a class gets a warning: its head (and its accuracy estimate) rest on
 # too little evidence. Three is what `adapt` is designed to work from; five is better.
 MIN_IMAGES_PER_CLASS = 3
 RECOMMENDED_IMAGES_PER_CLASS = 5
-# A level-1-only model still needs one level-2 child per mechanism (the network's level-2 head
-# has one row per child); this suffix names that placeholder child, and the card says so.
-UNTRAINED_CHILD_SUFFIX = "_unspecified"
 
-
-@dataclass(frozen=True)
-class LabelledFile:
-    path: Path
-    level1: str
-    level2: str | None  # None in a level-1-only tree
+LabelledFile = LabelledPath  # (path, level1, level2 or None)
 
 
 @dataclass
@@ -31,10 +28,10 @@ class LabelledFolder:
     root: Path
     files: list[LabelledFile]
     taxonomy: Taxonomy
-    has_level2: bool
+    has_level2: bool  # some image has a morphology: the level-2 head is fitted on those images
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """{level1: {level2 (or "" for level-1-only): n}} of the files found."""
+        """{level1: {level2 (or "" for mechanism-only images): n}} of the files found."""
         out: dict[str, dict[str, int]] = {}
         for f in self.files:
             d = out.setdefault(f.level1, {})
@@ -42,79 +39,39 @@ class LabelledFolder:
         return out
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_supported(p))
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def level1_only_taxonomy(level1: list[str]) -> Taxonomy:
     """A taxonomy whose every mechanism has a single placeholder morphology ("not trained")."""
-    tree = {c: [c + UNTRAINED_CHILD_SUFFIX] for c in level1}
-    desc = {k: v for k, v in DEFAULT_DESCRIPTIONS.items() if k in tree}
-    for c in level1:
-        desc[c + UNTRAINED_CHILD_SUFFIX] = {
-            "name": "level 2 not trained",
-            "description": "This model was adapted from level-1 labels only.",
-        }
-    return Taxonomy(tree, desc)
+    return taxonomy_from_tree({c: [] for c in level1})
 
 
 def scan_folder(root: str | Path) -> LabelledFolder:
     """Find the labelled images under ``root``; the taxonomy is the tree's own.
 
-    Raises FractoscopeError with one line for an empty tree, mixed layouts or a single class.
+    Raises FractoscopeError with one line for an empty tree, a single class or a name used at
+    both levels.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FractoscopeError(f"{root}: not a folder (expected level1/level2/*.tif or level1/*.tif)")
-    files: list[LabelledFile] = []
-    tree: dict[str, list[str]] = {}
-    flat: list[str] = []
-    for d1 in _subdirs(root):
-        subs = [d for d in _subdirs(d1) if _images_in(d)]
-        loose = _images_in(d1)
-        if subs and loose:
-            raise FractoscopeError(
-                f"{d1}: has both images and sub-folders of images; use either {d1.name}/*.tif "
-                f"(level 1 only) or {d1.name}/<level2>/*.tif"
-            )
-        for d2 in subs:
-            tree.setdefault(d1.name, []).append(d2.name)
-            files += [LabelledFile(p, d1.name, d2.name) for p in _images_in(d2)]
-        if loose:
-            flat.append(d1.name)
-            files += [LabelledFile(p, d1.name, None) for p in loose]
-    if not files:
+    files = scan_labelled_tree(root, ScanMode.DATASET)
+    tree = label_tree(files)
+    if len(tree) < 2:
         raise FractoscopeError(
-            f"{root}: no images found (expected {root.name}/<level1>/<level2>/*.tif or "
-            f"{root.name}/<level1>/*.tif; TIFF, PNG, JPEG or BMP)"
+            f"{root}: only one class ({next(iter(tree))}); adapting needs at least two level-1 folders"
         )
-    if tree and flat:
+    try:
+        tax = taxonomy_from_tree(tree)
+    except ValueError:
+        names = [*tree, *(c for v in tree.values() for c in v)]
+        dup = sorted({n for n in names if names.count(n) > 1})
         raise FractoscopeError(
-            f"{root}: mixes level1/*.tif ({', '.join(flat)}) and level1/level2/*.tif "
-            f"({', '.join(tree)}) layouts; use one"
-        )
-    level1 = list(tree) if tree else flat
-    if len(level1) < 2:
-        raise FractoscopeError(
-            f"{root}: only one class ({level1[0]}); adapting needs at least two level-1 folders"
-        )
-    if tree:
-        names = Counter([*tree, *(c for v in tree.values() for c in v)])
-        dup = sorted(k for k, n in names.items() if n > 1)
-        if dup:
-            raise FractoscopeError(f"{root}: class names must be unique across both levels: {', '.join(dup)}")
-        desc = {k: v for k, v in DEFAULT_DESCRIPTIONS.items() if k in names}
-        return LabelledFolder(root, files, Taxonomy(tree, desc), True)
-    return LabelledFolder(root, files, level1_only_taxonomy(level1), False)
+            f"{root}: class names must be unique across both levels: {', '.join(dup)}"
+        ) from None
+    return LabelledFolder(root, files, tax, any(f.level2 is not None for f in files))
 
 
 __all__ = [
     "MIN_IMAGES_PER_CLASS",
     "RECOMMENDED_IMAGES_PER_CLASS",
+    "UNTRAINED_CHILD_SUFFIX",
     "LabelledFile",
     "LabelledFolder",
     "level1_only_taxonomy",

@@ -23,6 +23,7 @@ from fractoscope.adapt.features import (
     image_key,
 )
 from fractoscope.errors import FractoscopeError
+from fractoscope.io.labelled import LabelledPath, ScanMode, scan_labelled_tree
 from fractoscope.io.manual import manual_calibration_path
 from fractoscope.io.reader import is_supported
 from fractoscope.io.sidecars import sidecar_paths
@@ -43,11 +44,8 @@ class SimilarImage:
     pixel_size_m: float | None
 
 
-@dataclass(frozen=True)
-class LibraryEntry:
-    path: Path
-    level1: str
-    level2: str | None
+# One labelled image of the library: (path, level1, level2 or None for mechanism-only).
+LibraryEntry = LabelledPath
 
 
 def _check_label(name: str, what: str) -> str:
@@ -80,18 +78,10 @@ class ReferenceLibrary:
 
     # --- contents ---------------------------------------------------------------------------
     def entries(self) -> list[LibraryEntry]:
-        """Every labelled image, sorted by class then name (an absent root is an empty library)."""
-        out: list[LibraryEntry] = []
-        if not self.root.is_dir():
-            return out
-        for d1 in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for item in sorted(d1.iterdir()):
-                if item.is_dir() and not item.name.startswith("."):
-                    out += [LibraryEntry(f, d1.name, item.name) for f in sorted(item.iterdir())
-                            if f.is_file() and is_supported(f)]
-                elif item.is_file() and is_supported(item):
-                    out.append(LibraryEntry(item, d1.name, None))
-        return out
+        """Every labelled image, sorted by class then name (an absent root is an empty library).
+
+        The same scanner as ``fractoscope adapt`` (so *Update model* adapts on exactly these)."""
+        return scan_labelled_tree(self.root, ScanMode.LIBRARY)
 
     def counts(self) -> dict[str, dict[str | None, int]]:
         """{level1: {level2 or None: number of images}}."""

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     for l1, kids in res.counts.items():
         n1 = sum(kids.values())
         if res.has_level2:
-            parts = ", ".join(f"{tax.display_name(k)} {n}" for k, n in kids.items())
+            # "": images filed under their mechanism only (they train level 1 alone).
+            parts = ", ".join(f"{tax.display_name(k) if k else 'mechanism only'} {n}" for k, n in kids.items())
             print(f"  {tax.display_name(l1)}: {n1} ({parts})")
         else:
             print(f"  {tax.display_name(l1)}: {n1}")

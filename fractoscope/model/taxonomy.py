@@ -91,3 +91,27 @@ class Taxonomy:
     @classmethod
     def from_dict(cls, d: dict) -> Taxonomy:
         return cls(d["tree"], d.get("descriptions", {}))
+
+
+# A mechanism with no labelled morphology still needs one level-2 child (the network's level-2
+# head has one row per child); this suffix names that placeholder child ("not trained").
+UNTRAINED_CHILD_SUFFIX = "_unspecified"
+
+
+def taxonomy_from_tree(tree: dict[str, list[str]]) -> Taxonomy:
+    """The taxonomy a labelled folder tree spells out ({level1: [level2 folders]}, in order).
+
+    A mechanism without morphology folders (its images are labelled with the mechanism only)
+    gets a single placeholder child, ``<level1>_unspecified``, named "level 2 not trained".
+    Raises ValueError when a name is used twice across both levels.
+    """
+    full = {k: (list(v) if v else [k + UNTRAINED_CHILD_SUFFIX]) for k, v in tree.items()}
+    names = [*full, *(c for v in full.values() for c in v)]
+    desc = {k: v for k, v in DEFAULT_DESCRIPTIONS.items() if k in names}
+    for k, v in tree.items():
+        if not v:
+            desc[k + UNTRAINED_CHILD_SUFFIX] = {
+                "name": "level 2 not trained",
+                "description": "No morphology was labelled for this mechanism; only the mechanism was trained.",
+            }
+    return Taxonomy(full, desc)

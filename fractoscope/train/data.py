@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fractoscope.errors import FractoscopeError
 from fractoscope.imaging.spec import InputSpec
-from fractoscope.io import is_supported
-from fractoscope.model.taxonomy import DEFAULT_DESCRIPTIONS, Taxonomy
+from fractoscope.io.labelled import ScanMode, label_tree, scan_labelled_tree
+from fractoscope.model.taxonomy import Taxonomy, taxonomy_from_tree
 
 
 @dataclass(frozen=True)
@@ -24,50 +24,31 @@ class LabelledImage:
 
 
 def scan_labelled_folder(root: Path) -> tuple[list[LabelledImage], Taxonomy | None]:
-    """Find images in ``root/level1/level2/*`` or ``root/level1/*``.
+    """Find images in ``root/level1/level2/*`` and ``root/level1/*`` (the one scanner of labelled
+    trees, ``fractoscope.io.labelled``: the layouts may mix; an image under its mechanism only has
+    ``level2`` None and trains level 1 alone).
 
-    Returns the items and the taxonomy the tree spells out (None for a level1-only tree).
-    Hidden folders and non-image files (e.g. ``.txt`` sidecars) are ignored. For a folder written
-    by ``fractoscope synth``, each item carries its generator family from the synth manifest.
+    Returns the items and the taxonomy the tree spells out (None when no image has a level 2;
+    a mechanism without morphology folders gets one placeholder child). Hidden folders and
+    non-image files (e.g. ``.txt`` sidecars) are ignored. For a folder written by
+    ``fractoscope synth``, each item carries its generator family from the synth manifest.
     """
     from fractoscope.synth.generate import load_manifest
 
     root = Path(root)
-    if not root.is_dir():
-        raise FractoscopeError(f"{root}: not a folder of labelled images (level1/level2/*.tif)")
-    items: list[LabelledImage] = []
-    tree: dict[str, list[str]] = {}
-    two_level = False
-    for d1 in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        subdirs = sorted(p for p in d1.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if subdirs:
-            two_level = True
-            for d2 in subdirs:
-                files = _images_in(d2)
-                if files:
-                    tree.setdefault(d1.name, []).append(d2.name)
-                    items += [LabelledImage(f, d1.name, d2.name) for f in files]
-        else:
-            items += [LabelledImage(f, d1.name, None) for f in _images_in(d1)]
-    if not items:
-        raise FractoscopeError(f"{root}: no images found in level1/level2/ sub-folders")
+    found = scan_labelled_tree(root, ScanMode.DATASET)
     manifest = load_manifest(root)
-    if manifest:
-        def from_manifest(i: LabelledImage) -> LabelledImage:
-            row = manifest.get(i.path.relative_to(root).as_posix(), {})
-            return replace(i, family=row.get("family", ""), mixture=row.get("mixture", ""))
-
-        items = [from_manifest(i) for i in items]
-    if two_level and any(i.level2 is None for i in items):
-        raise FractoscopeError(f"{root}: mixes level1/*.tif and level1/level2/*.tif layouts")
-    if not two_level:
+    items: list[LabelledImage] = []
+    for it in found:
+        row = manifest.get(it.path.relative_to(root).as_posix(), {}) if manifest else {}
+        items.append(LabelledImage(it.path, it.level1, it.level2, row.get("family", ""), row.get("mixture", "")))
+    tree = label_tree(items)
+    if not any(tree.values()):
         return items, None
-    descriptions = {k: v for k, v in DEFAULT_DESCRIPTIONS.items() if k in tree or any(k in c for c in tree.values())}
-    return items, Taxonomy(tree, descriptions)
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_supported(p))
+    try:
+        return items, taxonomy_from_tree(tree)
+    except ValueError:
+        raise FractoscopeError(f"{root}: class names must be unique across both levels") from None
 
 
 @dataclass
