@@ -381,3 +381,35 @@ def test_closing_the_window_while_the_case_is_analysed(qtbot, settings_path, cas
     w2 = _open(qtbot, settings_path, case_folder)
     assert w2.case.case is not None and w2.case.view.unplaced_names() == ["d_unplaced.tif"]
     w2.close()
+
+
+def test_generated_case_placed_from_the_stage_and_back_to_stage(qtbot, settings_path, tmp_path) -> None:
+    """A generated case (Thermo Fisher-style stage metadata): every frame with metadata is drawn
+    where it was taken (case_truth.json, within 2 % of the overview's width), the one without is
+    listed; a frame moved by hand goes back to its stage position from its menu."""
+    from fractoscope.synth.case import generate_case
+
+    folder = tmp_path / "bar"
+    truth = generate_case(folder, seed=3, unplaced=1)
+    (folder / "case.json").write_text("{}", encoding="utf-8")  # opened as a case from open_paths
+    w = _open(qtbot, settings_path, folder)
+    view = w.case.view
+    width = truth["overview_size_px"][0]
+    with_meta = [f for f in truth["frames"] if f["has_metadata"]]
+    assert set(view.frame_items) == {f["path"] for f in with_meta}
+    for f in with_meta:
+        x, y, *_ = view.frame_items[f["path"]].placement
+        assert math.hypot(x - f["x_px"], y - f["y_px"]) < 0.02 * width, f["path"]
+    assert view.unplaced_names() == [f["path"] for f in truth["frames"] if not f["has_metadata"]]
+    name = with_meta[0]["path"]
+    item = view.frame_items[name]
+    stage = item.placement
+    start = view.view_point(*stage[:2])
+    with qtbot.waitSignal(w.case.saved, timeout=5000):
+        _drag(qtbot, view, start, start + QPointF(60, 0))
+    assert _json_placement(folder, name)["placed_by"] == "hand"
+    with qtbot.waitSignal(w.case.saved, timeout=5000):
+        assert view.back_to_stage(name)
+    assert np.allclose(item.placement, stage, atol=1e-6)
+    assert _json_placement(folder, name)["placed_by"] == "stage"
+    w.close()

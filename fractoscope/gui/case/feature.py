@@ -154,7 +154,10 @@ class CaseFeature(QObject):
         problems = [w for w in loaded.warnings if "unplaced" not in w]
         if problems:
             self.w.show_error(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-        auto = self.w.act_auto_analyse.isChecked() and bool(todo)
+        # "Analyse on open" analyses what is missing: frames, and the overview when its tile
+        # map is wanted and not there yet.
+        want_map = self.view.act_tiles.isChecked() and loaded.tile_map is None
+        auto = self.w.act_auto_analyse.isChecked() and (bool(todo) or want_map)
         if auto:
             self._shown_after_analysis = True
             self.analyse()

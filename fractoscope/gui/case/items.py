@@ -56,6 +56,7 @@ class FrameItem(pg.GraphicsObject):
         self.on_hover: Callable[[str | None], None] | None = None
         self.on_click: Callable[[str], None] | None = None
         self.on_moved: Callable[[str, float, float, float], None] | None = None
+        self.on_context: Callable[[str, QPointF], None] | None = None  # right-click menu
         self._drag_start: tuple[QPointF, float, QPointF] | None = None
         self.setPos(x, y)
         self.setRotation(rotation)
@@ -137,11 +138,18 @@ class FrameItem(pg.GraphicsObject):
             self.on_hover(self.name)
         if self.movable:
             ev.acceptClicks(Qt.MouseButton.LeftButton)
+            ev.acceptClicks(Qt.MouseButton.RightButton)
             ev.acceptDrags(Qt.MouseButton.LeftButton)
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802
-        if ev.button() != Qt.MouseButton.LeftButton or not self.movable:
+        if not self.movable:
             ev.ignore()  # an annotation tool is on: the click is the tool's
+            return
+        if ev.button() == Qt.MouseButton.RightButton and self.on_context:
+            ev.accept()
+            self.on_context(self.name, ev.screenPos())
+            return
+        if ev.button() != Qt.MouseButton.LeftButton:
             return
         ev.accept()
         if self.on_click:

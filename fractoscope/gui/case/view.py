@@ -372,6 +372,7 @@ class CaseView(QWidget):
         item.on_hover = self.show_card
         item.on_click = self.activate
         item.on_moved = self._frame_moved
+        item.on_context = self._frame_menu
         self.vb.addItem(item)
         self.frame_items[f.name] = item
         return item
@@ -523,6 +524,46 @@ class CaseView(QWidget):
         f.placement = Placement(x, y, item.w, item.h, rot, "hand")
         item.placed_by = "hand"
         self.changed.emit(f"{name} placed by hand")
+
+    def _frame_menu(self, name: str, screen_pos) -> None:
+        from PySide6.QtCore import QPoint
+        from PySide6.QtWidgets import QMenu
+
+        f = self.case.frame(name) if self.case is not None else None
+        if f is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Open in the viewer", lambda: self.activate(name))
+        back = menu.addAction("Back to the stage position", lambda: self.back_to_stage(name))
+        back.setEnabled(f.stage_placement is not None and f.placement is not None and f.placement.placed_by == "hand")
+        menu.addAction("Remove the placement (unplaced)", lambda: self.unplace(name))
+        menu.exec(QPoint(int(screen_pos.x()), int(screen_pos.y())))
+
+    def back_to_stage(self, name: str) -> bool:
+        """Drop a hand placement for the one the stage metadata gives."""
+        f = self.case.frame(name) if self.case is not None else None
+        item = self.frame_items.get(name)
+        if f is None or f.stage_placement is None or item is None:
+            return False
+        f.placement = f.stage_placement
+        pl = f.placement
+        item.set_geometry(pl.x_px, pl.y_px, pl.width_px, pl.height_px, pl.rotation_deg)
+        item.placed_by = pl.placed_by
+        self.changed.emit(f"{name} back at its stage position")
+        return True
+
+    def unplace(self, name: str) -> None:
+        """Forget the frame's placement (it is listed as not placed; stage placements return on
+        the next opening, as the metadata gives them)."""
+        f = self.case.frame(name) if self.case is not None else None
+        item = self.frame_items.pop(name, None)
+        if f is None:
+            return
+        if item is not None:
+            self.vb.removeItem(item)
+        f.placement = None
+        self._refresh_side()
+        self.changed.emit(f"{name} unplaced")
 
     def place_by_hand(self, name: str) -> FrameItem | None:
         """Put an unplaced frame in the middle of the view (then drag it into place)."""
