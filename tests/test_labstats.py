@@ -64,7 +64,9 @@ def test_analyzer_heads_follow_lab_stats_and_come_back():
     rng = np.random.default_rng(2)
     an.confidence_model.feature_mean = rng.normal(size=d)
     an.confidence_model.feature_std = rng.uniform(0.5, 1.5, size=d)
-    lab = LabStats(rng.normal(size=d), rng.uniform(0.5, 1.5, size=d), 25)
+    lab_std = rng.uniform(0.5, 1.5, size=d)
+    lab_std[:8] = 1e-3  # dimensions the lab hardly varies along: the spread floor must apply
+    lab = LabStats(rng.normal(size=d), lab_std, 25)
     an.set_lab_stats(lab)
     adj = an.image_outputs(prep)
     spread = np.maximum(lab.std, 0.25 * an.confidence_model.feature_std)
