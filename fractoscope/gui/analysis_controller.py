@@ -89,12 +89,14 @@ class AnalysisController(QObject):
         t = pred.taxonomy
         self.prediction_panel.set_prediction(pred)
         self.model_panel.set_model(result.model, result.device)
+        # A flagged result's maps are of its best guess, and their titles say so.
+        closest = " (closest)" if pred.confidence is not None and pred.confidence.uncertain else ""
         self.state.update(
             level2_available=pred.has_level2,
             cam1=result.cams.get(1),
-            cam1_label=t.display_name(pred.level1.label),
+            cam1_label=t.display_name(pred.level1.label) + closest,
             cam2=result.cams.get(2) if pred.has_level2 else None,
-            cam2_label=t.display_name(pred.level2.label) if pred.has_level2 else "",
+            cam2_label=t.display_name(pred.level2.label) + closest if pred.has_level2 else "",
             tiles=tile_marks(pred),
         )
         self.finished.emit(result)

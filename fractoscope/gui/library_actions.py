@@ -62,6 +62,7 @@ class LibraryFeature(QObject):
         self.lib = self.dock.widget_
         self.lib.base_model = str(self.bundled_path) if self.bundled_path else None
         self.lib.device = window.service.device
+        self._share_library()
         window.add_dock_widget(self.dock, shortcut="Ctrl+L")  # also calls the dock's shutdown
         window.add_shutdown(self.shutdown)
         self.similar = SimilarPanel(window)
@@ -216,6 +217,14 @@ class LibraryFeature(QObject):
     def _choose_folder(self) -> None:
         self.lib._choose_root()  # noqa: SLF001 - the dock's own dialog
         set_library_root(self.w.settings, self.lib.library.root)
+        self._share_library()
+
+    def _share_library(self) -> None:
+        """The analysis service adjusts single images to the library's lab statistics (plain
+        paths: it opens the library in its own thread)."""
+        self.w.service.library_root = Path(self.lib.library.root)
+        cache = self.lib.cache_dir
+        self.w.service.library_cache_dir = Path(cache) if cache else None
 
     # --- models -----------------------------------------------------------------------------------
     def active_model(self) -> str | None:
@@ -262,7 +271,7 @@ class LibraryFeature(QObject):
         if flagged and n == 0 and not self._hinted and not is_adapted(self.active_model()):
             # The first result the bundled model does not recognise: say what to do about it.
             self._hinted = True
-            self.w.show_error(
+            self.w.message_bar.show_message(  # the bar only: the status bar keeps the model's name
                 "Not recognised with confidence. The bundled model has not seen your lab's surfaces: "
                 "label this image (Label as…) or teach it a few of your images (Teach it your lab…).",
                 error=False,
@@ -302,6 +311,7 @@ class LibraryFeature(QObject):
 
     def _library_changed(self) -> None:
         set_library_root(self.w.settings, self.lib.library.root)
+        self._share_library()
         res = getattr(self.w, "result", None)
         if res is not None:
             self._analysed(res.prediction)

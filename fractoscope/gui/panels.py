@@ -126,6 +126,11 @@ class PredictionPanel(QWidget):
         self.level2_note = QLabel()
         self.level2_note.setWordWrap(True)
         self.level2_note.setVisible(False)
+        # What changed the result beyond image and model: lab statistics, the surface context.
+        self.provenance = QLabel()
+        self.provenance.setWordWrap(True)
+        self.provenance.setStyleSheet("color: gray;")
+        self.provenance.setVisible(False)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(f"color: {WARNING_COLOR};")
@@ -147,7 +152,7 @@ class PredictionPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         for w in (self.banner, self.summary, self.confidence, self.evidence, self.actions,
-                  self.level2_note, self.warning):
+                  self.level2_note, self.provenance, self.warning):
             lay.addWidget(w)
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.hint)
@@ -165,7 +170,8 @@ class PredictionPanel(QWidget):
         self.items = {}
         self.summary.setFont(self._headline_font)
         self.summary.setText(message)
-        for w in (self.banner, self.confidence, self.evidence, self.actions, self.level2_note, self.warning):
+        for w in (self.banner, self.confidence, self.evidence, self.actions, self.level2_note, self.warning,
+                  self.provenance):
             w.setVisible(False)
 
     def set_prediction(self, pred: Prediction) -> None:
@@ -188,6 +194,9 @@ class PredictionPanel(QWidget):
         self.actions.setVisible(uncertain)
         self.level2_note.setText("" if pred.has_level2 else f"Level 2: {wording.level2_text(pred)}")
         self.level2_note.setVisible(not pred.has_level2)
+        lines = wording.provenance_lines(pred)
+        self.provenance.setText("\n".join(x[:1].upper() + x[1:] for x in lines))
+        self.provenance.setVisible(bool(lines))
 
         bold = QFont(self.tree.font())
         bold.setBold(True)
@@ -216,7 +225,8 @@ class PredictionPanel(QWidget):
         for key in shown:
             it = self.items[key]
             for col in (0, 1):
-                it.setFont(col, bold)
+                if not uncertain:  # bold marks an answer; a flagged result's guess is only tinted
+                    it.setFont(col, bold)
                 it.setBackground(col, highlight)
         self.tree.expandAll()
         self._set_warnings(pred)
@@ -269,11 +279,6 @@ class PredictionPanel(QWidget):
         key = item.data(0, KEY_ROLE)
         if key:
             self.classSelected.emit(int(key[0]), str(key[1]))
-
-    def select(self, level: int, label: str) -> None:
-        it = self.items.get((level, label))
-        if it is not None:
-            self.tree.setCurrentItem(it)
 
     def class_labels(self) -> list[str]:
         """Displayed class names, in tree order (for tests and screenshots)."""

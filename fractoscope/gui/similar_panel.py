@@ -83,6 +83,7 @@ class SimilarPanel(QWidget):
         """Find the neighbours of ``pred`` in a worker (library features computed once, cached)."""
         self.taxonomy = pred.taxonomy
         self.prediction = pred  # the items that arrive are this prediction's neighbours
+        self.items = []  # until they arrive, none are (the report then uses the cached features)
         self.service.device = device
         self.list.clear()
         self.set_message("Finding similar images…")

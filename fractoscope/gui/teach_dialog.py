@@ -49,6 +49,7 @@ from fractoscope.adapt.dataset import (
     RECOMMENDED_IMAGES_PER_CLASS,
     UNTRAINED_CHILD_SUFFIX,
 )
+from fractoscope.analysis.wording import percent
 from fractoscope.gui.adapt_worker import AdaptSummary, adapt_job
 from fractoscope.gui.worker import JobFn, JobQueue
 from fractoscope.io.reader import is_supported
@@ -129,13 +130,13 @@ def accuracy_job(
 
 
 def accuracy_text(summary: AdaptSummary) -> str:
-    """'Cross-validated accuracy (3-fold, 9 images): level 1 78 %, level 2 67 %'."""
+    """'Cross-validated accuracy (3-fold, 9 images): mechanism 78 %, morphology 67 %'."""
     n = sum(sum(k.values()) for k in summary.counts.values())
     if not summary.folds or summary.cv_level1 is None:
         return f"{n} images: accuracy not measured yet (every class needs at least 2 images)."
-    text = f"Cross-validated accuracy ({summary.folds}-fold, {n} images): level 1 {summary.cv_level1:.0%}"
+    text = f"Cross-validated accuracy ({summary.folds}-fold, {n} images): mechanism {percent(summary.cv_level1)}"
     if summary.has_level2 and summary.cv_level2 is not None:
-        text += f", level 2 {summary.cv_level2:.0%}"
+        text += f", morphology {percent(summary.cv_level2)}"
     return text
 
 
@@ -433,7 +434,7 @@ class TeachDialog(QDialog):
             if not self.history or self.history[-1][0] != n:
                 self.history.append((n, text.split(": ", 1)[-1]))
             self.accuracy.setText(text)
-            earlier = [f"{k} images: {t.split('): ', 1)[-1]}" for k, t in self.history[:-1] if "level 1" in t]
+            earlier = [f"{k} images: {t.split('): ', 1)[-1]}" for k, t in self.history[:-1] if "mechanism" in t]
             self.history_label.setText("Earlier: " + "; ".join(earlier[-4:]) if earlier else "")
             self.status.setText(" ".join(f"Warning: {w}" for w in result.warnings[:2]))
 

@@ -105,7 +105,8 @@ def test_uncertain_result_offers_teaching_and_the_flow_adapts_and_switches(
     assert "Added 3 images; 1 already in the library." == d.status.text()
     assert d.counts_shown()["Ductile overload / Equiaxed dimples"] == "3"
     qtbot.waitUntil(lambda: "Cross-validated accuracy (3-fold, 9 images)" in d.accuracy.text(), timeout=300_000)
-    assert d.history_label.text().startswith("Earlier: 6 images: level 1 ")
+    assert d.history_label.text().startswith("Earlier: 6 images: mechanism ")
+    assert ", morphology " in d.accuracy.text()
     assert [n for n, _ in d.history] == [6, 9]
 
     # 3. Update model: the window switches to it (no question asked) and analyses again.
