@@ -82,9 +82,10 @@ def test_same_results_as_embedded_and_bad_file_is_a_failed_row(
     for name, r in rows.items():
         e = ref[name]
         assert (r.status, r.key, r.level1, r.level2) == (e.status, e.key, e.level1, e.level2)
-        if r.ok:
-            np.testing.assert_allclose(r.p_level1, e.p_level1, atol=1e-5)
-            np.testing.assert_allclose(r.p_level2, e.p_level2, atol=1e-5)
+        assert (r.uncertain, r.closest_level1, r.closest_level2) == (e.uncertain, e.closest_level1, e.closest_level2)
+        if r.ok:  # closest_*: filled for every analysed row (p_level1 is empty for a flagged one)
+            np.testing.assert_allclose(r.closest_p_level1, e.closest_p_level1, atol=1e-5)
+            np.testing.assert_allclose(r.closest_p_level2, e.closest_p_level2, atol=1e-5)
             for col in ("item", "overlay_level1", "overlay_level2", "thumbnail"):
                 assert (out / getattr(r, col)).is_file()
     m = read_manifest(out)
