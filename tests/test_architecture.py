@@ -83,24 +83,26 @@ def _layer(module: str) -> str:
     return "core"  # a top-level helper module (errors, atomic, calibration, ...)
 
 
+def _edges(mod: str, path: Path, mods: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """[(imported fractoscope module, imported name, line)] of one source file."""
+    edges = []
+    for name, line in _imports(mod, path):
+        if not name.startswith("fractoscope"):
+            edges.append(("", name, line))
+            continue
+        # resolve to the longest existing module name
+        target = name
+        while target and target not in mods:
+            target = target.rpartition(".")[0]
+        if target:
+            edges.append((target, name, line))
+    return sorted(set(edges), key=lambda e: (e[2], e[1]))
+
+
 def _graph() -> dict[str, list[tuple[str, str, int]]]:
     """module -> [(imported fractoscope module, imported name, line)]"""
     mods = _modules()
-    graph: dict[str, list[tuple[str, str, int]]] = {}
-    for mod, path in mods.items():
-        edges = []
-        for name, line in _imports(mod, path):
-            if not name.startswith("fractoscope"):
-                edges.append(("", name, line))
-                continue
-            # resolve to the longest existing module name
-            target = name
-            while target and target not in mods:
-                target = target.rpartition(".")[0]
-            if target:
-                edges.append((target, name, line))
-        graph[mod] = sorted(set(edges), key=lambda e: (e[2], e[1]))
-    return graph
+    return {mod: _edges(mod, path, mods) for mod, path in mods.items()}
 
 
 GRAPH = _graph()
@@ -198,40 +200,70 @@ def test_no_import_cycles_between_packages():
     assert not cycle, " -> ".join(cycle)
 
 
-@pytest.mark.parametrize(
-    "rule_breaker, expect",
-    [
-        ("from fractoscope.gui import viewer\n", "test_only_gui_imports_gui"),
-        ("from PySide6.QtWidgets import QWidget\n", "test_only_gui_and_pdf_renderer_import_qt"),
-    ],
-)
-def test_rules_catch_a_violation(tmp_path, rule_breaker, expect):
-    # An independent check that the rules can fail: a fake module placed in the io layer.
-    mod = "fractoscope.io._probe"
+# Every rule above, fed a synthetic module that breaks it (placed in the graph as if it were a
+# file of the package): the rule must fail and name the culprit. Without this a rule that can
+# never fail (a typo in a layer name, a scan that misses some imports) would pass silently.
+VIOLATIONS = [
+    # (module the probe pretends to be, its source, the rule it breaks, text the failure must show)
+    ("fractoscope.io._probe", "from fractoscope.analysis import pipeline\n", "test_layers_run_one_way",
+     "fractoscope.io._probe"),
+    ("fractoscope.model._probe", "def f():\n    import fractoscope.batch.runner\n", "test_layers_run_one_way",
+     "fractoscope.model._probe"),
+    ("fractoscope.report._probe", "def f():\n    from fractoscope.gui import viewer\n", "test_only_gui_imports_gui",
+     "fractoscope.report._probe"),
+    ("fractoscope.batch._probe", "from PySide6.QtCore import QObject\n", "test_only_gui_and_pdf_renderer_import_qt",
+     "fractoscope.batch._probe"),
+    ("fractoscope.report.pdf._probe", "from PySide6.QtWidgets import QWidget\n",
+     "test_only_gui_and_pdf_renderer_import_qt", "fractoscope.report.pdf._probe"),
+    ("fractoscope.io._probe", "import pyqtgraph\n", "test_only_gui_and_pdf_renderer_import_qt", "fractoscope.io._probe"),
+    ("fractoscope.commands._probe", "from fractoscope.commands import predict\n", "test_commands_do_not_import_each_other",
+     "fractoscope.commands._probe"),
+    # io -> imaging closes the loop imaging -> io that the package already has
+    ("fractoscope.io._probe", "from fractoscope.imaging import tiles\n", "test_no_import_cycles_between_packages",
+     "imaging"),
+]
+
+
+@pytest.mark.parametrize("mod, source, rule, culprit", VIOLATIONS, ids=[f"{v[2][5:]}-{v[0]}" for v in VIOLATIONS])
+def test_rules_catch_a_violation(tmp_path, monkeypatch, mod, source, rule, culprit):
     path = tmp_path / "_probe.py"
-    path.write_text(f"def f():\n    {rule_breaker}")
-    edges = []
-    for name, line in _imports(mod, path):
-        edges.append(("fractoscope.gui.viewer" if name.startswith("fractoscope.gui") else "", name, line))
-    GRAPH[mod] = edges
-    try:
-        with pytest.raises(AssertionError):
-            globals()[expect]()
-    finally:
-        del GRAPH[mod]
+    path.write_text(source)
+    edges = _edges(mod, path, _modules())
+    assert edges, "the probe's import was not seen"
+    monkeypatch.setitem(GRAPH, mod, edges)
+    with pytest.raises(AssertionError) as failed:
+        globals()[rule]()
+    assert culprit in str(failed.value)
 
 
-def test_core_modules_do_not_load_qt_at_run_time():
-    # The static rules above, confirmed dynamically: importing the headless commands loads no Qt.
+def test_the_scan_guard_catches_an_empty_scan(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "GRAPH", {"fractoscope.analysis.pipeline": []})
+    with pytest.raises(AssertionError):
+        test_the_scan_sees_the_package()
+
+
+def _qt_loaded_by_headless_imports(extra: str = "") -> subprocess.CompletedProcess:
     code = (
         "import sys\n"
         "from fractoscope.cli import build_parser; build_parser()  # imports every command module\n"
         "import fractoscope.selftest, fractoscope.batch.runner, fractoscope.train.trainer\n"
+        f"{extra}\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_core_modules_do_not_load_qt_at_run_time():
+    # The static rules above, confirmed dynamically: importing the headless commands loads no Qt.
+    r = _qt_loaded_by_headless_imports()
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_run_time_qt_check_catches_a_violation():
+    # The same check with one module that does load Qt among the imports: it must notice.
+    r = _qt_loaded_by_headless_imports("import fractoscope.gui.background")
+    assert r.returncode == 1 and "PySide6" in r.stdout, r.stdout + r.stderr
 
 
 def test_version_and_help():

@@ -192,17 +192,36 @@ def test_fresh_generated_images_are_mostly_not_flagged_unlike(calibrated):
     assert sum(unlike) <= 2, unlike
 
 
-def test_predict_json_carries_the_confidence(calibrated, capsys):
-    model, _, root = calibrated
+def test_predict_json_carries_the_confidence(calibrated, capsys, tmp_path):
+    from fractoscope.io import read_sem
+
+    model, analyzer, root = calibrated
     sample = sorted((root / "data").rglob("*.tif"))[0]
-    assert main(["predict", str(sample), "--model", str(model), "--json"]) == 0
+    # The card's temperature set by hand (the fit may land on 1.0, where a check would prove
+    # nothing): predict must follow whatever the card says.
+    t1 = 2.5
+    tempered_model = tmp_path / model.name
+    shutil.copy(model, tempered_model)
+    card = json.loads(model.with_suffix(".json").read_text())
+    card["confidence"]["temperature_level1"] = t1
+    tempered_model.with_suffix(".json").write_text(json.dumps(card))
+    assert main(["predict", str(sample), "--model", str(tempered_model), "--json"]) == 0
     (d,) = json.loads(capsys.readouterr().out)
     c = d["confidence"]
     assert set(c) == {"calibrated", "ood_score", "uncertain", "reason"}
     assert 0 < c["calibrated"] <= 1 and math.isfinite(c["ood_score"]) and isinstance(c["uncertain"], bool)
     assert (c["reason"] == "") == (not c["uncertain"])
-    # The calibrated probability is the headline mechanism's probability after the temperature.
-    assert c["calibrated"] == pytest.approx(d["level1"]["probability"], abs=1e-5)
+    # The calibrated probability, recomputed here from the network's raw tile logits and the
+    # card's temperature: the tile-weighted mean of softmax(z / T), its maximum.
+    out = analyzer.image_outputs(analyzer.prepare(read_sem(sample)))
+    vote = out.weights > 0
+    z, w = np.asarray(out.logits_level1, np.float64)[vote], np.asarray(out.weights, np.float64)[vote]
+    tempered = (w[:, None] * _softmax(z / t1)).sum(0) / w.sum()
+    raw = (w[:, None] * _softmax(z)).sum(0) / w.sum()
+    assert abs(raw.max() - tempered.max()) > 1e-3  # the temperature matters for this image
+    assert c["calibrated"] == pytest.approx(tempered.max(), abs=1e-5)
+    assert d["level1"]["probability"] == pytest.approx(tempered.max(), abs=1e-5)
+    assert d["level1"]["label"] == analyzer.model_info.taxonomy.level1[int(tempered.argmax())]
 
 
 def test_evaluate_json_has_selective_figures(calibrated, capsys):

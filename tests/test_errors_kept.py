@@ -53,7 +53,6 @@ def test_log_file_keeps_a_traceback(data_dir):
 
 
 def test_worker_logs_an_unexpected_error_with_traceback(data_dir):
-    pytest.importorskip("PySide6")  # gui.worker is a GUI module
     from fractoscope.gui.background import Outbox
     from fractoscope.gui.worker import _run_one
 

@@ -85,15 +85,20 @@ def test_to_float_grey_keeps_unit_float_and_bool():
 
 
 def test_to_float_grey_rgb_and_rgba():
+    # Expected values by hand: Rec. 709 luma 0.2126 R + 0.7152 G + 0.0722 B, then the image's own
+    # range (0..255 here: black and white are present) mapped to 0..1.
+    rgb = np.array([[[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [100, 50, 200]]], np.uint8)
+    expected = np.array([[0.0, 0.2126, 0.7152, 0.0722, 1.0, 0.28023529]])  # 71.46 / 255
+    np.testing.assert_allclose(to_float_grey(rgb), expected, atol=1e-5)
+    alpha = np.array([[[0], [255], [7], [128], [1], [90]]], np.uint8)  # ignored
+    np.testing.assert_allclose(to_float_grey(np.concatenate([rgb, alpha], axis=-1)), expected, atol=1e-5)
     grey = np.array([[0, 128, 255]], np.uint8)
-    rgb = np.stack([grey] * 3, axis=-1)
-    assert np.allclose(to_float_grey(rgb), to_float_grey(grey), atol=1e-6)
-    rgba = np.concatenate([rgb, np.array([[[0], [255], [7]]], np.uint8)], axis=-1)
-    assert np.allclose(to_float_grey(rgba), to_float_grey(grey), atol=1e-6)
+    np.testing.assert_allclose(to_float_grey(grey), [[0.0, 0.50196078, 1.0]], atol=1e-6)  # 128 / 255
+    np.testing.assert_allclose(to_float_grey(np.stack([grey] * 3, axis=-1)), [[0.0, 0.50196078, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(to_float_grey(grey[..., None]), [[0.0, 0.50196078, 1.0]], atol=1e-6)
     green = np.zeros((1, 2, 3), np.uint8)
-    green[0, 1, 1] = 200
-    assert to_float_grey(green)[0, 1] == 1.0
-    assert to_float_grey(grey[..., None]).shape == (1, 3)
+    green[0, 1, 1] = 200  # its own range is 0..143.04: the green pixel is the brightest
+    np.testing.assert_array_equal(to_float_grey(green), [[0.0, 1.0]])
 
 
 def test_to_float_grey_non_finite_replaced_by_median():

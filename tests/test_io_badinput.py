@@ -87,11 +87,41 @@ def test_missing_directory_and_permission(tmp_path):
             p.chmod(0o644)
 
 
-def test_tifffile_logs_stay_quiet(tmp_path, caplog):
-    (tmp_path / "x.tif").write_bytes(b"II*\x00" + b"\xff" * 64)
-    with pytest.raises(ImageReadError):
-        read_sem(tmp_path / "x.tif")
-    assert not [r for r in caplog.records if r.levelname == "ERROR" and "Traceback" in r.message]
+# Reads one file in a fresh interpreter, where Python's last-resort handler prints any WARNING or
+# ERROR record that nobody configured to stderr (as a user's terminal would show it).
+_READ_ONE = """
+import sys
+{setup}
+from fractoscope.io import read_sem
+try:
+    read_sem(sys.argv[1])
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_tifffile_logs_stay_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    # A truncated ImageJ stack: tifffile logs "ImageJ series metadata invalid or corrupted file"
+    # and "invalid page offset" at ERROR while it recovers page 1.
+    stack = (np.random.default_rng(0).random((3, 64, 64)) * 255).astype(np.uint8)
+    whole = tmp_path / "stack.tif"
+    tifffile.imwrite(whole, stack, imagej=True)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+
+    def stderr_of(setup: str = "") -> str:
+        code = _READ_ONE.format(setup=setup)
+        proc = subprocess.run([sys.executable, "-c", code, str(cut)], capture_output=True, text=True, timeout=120)
+        return proc.stderr
+
+    # The control: the same read with tifffile's logger left at its default level is not quiet,
+    # so the assertion below can fail.
+    loud = "import logging, fractoscope.io.reader; logging.getLogger('tifffile').setLevel(logging.NOTSET)"
+    assert "corrupted file" in stderr_of(loud)
+    assert stderr_of() == ""
 
 
 def test_valid_file_after_errors_still_reads(tmp_path):

@@ -182,7 +182,8 @@ def test_fewer_than_20_images_is_off_with_one_message(analyzer, twenty: Path, tm
 
 def test_dask_task_carries_the_statistics_as_plain_data(analyzer, twenty: Path) -> None:
     """What a Dask worker does with a task's lab statistics (run in this process)."""
-    pytest.importorskip("distributed")
+    import distributed  # noqa: F401 - a hard dependency: missing, this fails rather than skips
+
     from fractoscope.batch import distributed as dist
     from fractoscope.batch.work import ImageJob
 

@@ -51,16 +51,40 @@ class _Recorder:
         self.scripts, self.pure = [], []
 
 
-def _run_spec(monkeypatch, argv: list[str]) -> dict[str, list[_Recorder]]:
+# Walks the installed package as PyInstaller's collect_submodules does (pkgutil.walk_packages) and
+# imports every module for real, in a fresh interpreter: a module that cannot be imported is
+# reported, not bundled silently. __main__ is listed but not imported (importing it runs the app).
+_WALK = """
+import importlib, json, pkgutil, sys
+import fractoscope
+names, failed = ["fractoscope"], {}
+for m in pkgutil.walk_packages(fractoscope.__path__, "fractoscope.", onerror=lambda n: failed.setdefault(n, "walk")):
+    names.append(m.name)
+for name in names:
+    if name.rpartition(".")[2] == "__main__":
+        continue
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps({"names": names, "failed": failed}))
+"""
+
+
+@pytest.fixture(scope="module")
+def walked_modules() -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-c", _WALK], capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _run_spec(monkeypatch, argv: list[str], modules: list[str] | None = None) -> dict[str, list[_Recorder]]:
     import types
 
     steps = {name: type(name, (_Recorder,), {"calls": []}) for name in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE")}
     hooks = types.ModuleType("PyInstaller.utils.hooks")
-    # module names from the source tree (PyInstaller's own collect_submodules imports each one)
-    hooks.collect_submodules = lambda pkg: [
-        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-        for p in (REPO / pkg).rglob("*.py")
-    ]
+    hooks.collect_submodules = lambda pkg: list(modules or []) if pkg == "fractoscope" else []
     hooks.collect_dynamic_libs = lambda pkg, search_patterns=(): [(f"{pkg}-lib", pkg, "BINARY")]
     for name in ("PyInstaller", "PyInstaller.utils"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
@@ -74,16 +98,29 @@ def _run_spec(monkeypatch, argv: list[str]) -> dict[str, list[_Recorder]]:
     return {name: cls.calls for name, cls in steps.items()}
 
 
-def test_spec_builds_gui_and_console_executables_with_models_and_all_submodules(monkeypatch, fb):
-    built = _run_spec(monkeypatch, [])
+def test_every_module_is_found_and_imports(walked_modules):
+    # Independent of the walk: every .py file of the source tree is a module it must have found.
+    on_disk = {
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "fractoscope").rglob("*.py")
+    }
+    assert not walked_modules["failed"], walked_modules["failed"]
+    assert on_disk <= set(walked_modules["names"]), sorted(on_disk - set(walked_modules["names"]))
+
+
+def test_spec_builds_gui_and_console_executables_with_models_and_all_submodules(monkeypatch, fb, walked_modules):
+    from fractoscope.cli import COMMANDS
+
+    built = _run_spec(monkeypatch, [], walked_modules["names"])
     (analysis,) = built["Analysis"]
     kw = analysis.kwargs
     assert Path(analysis.args[0][0]).name == "fractoscope_entry.py" and Path(analysis.args[0][0]).is_file()
     assert kw["datas"] == fb.datas(REPO)
-    # every subcommand module is bundled (they are imported by name at run time)
-    assert {"fractoscope.commands.predict", "fractoscope.commands.batch", "fractoscope.gui.app"} <= set(
-        kw["hiddenimports"]
-    )
+    # Every module the walk found is bundled, above all each subcommand's (imported by name at
+    # run time, so PyInstaller's import analysis cannot see them).
+    assert set(walked_modules["names"]) <= set(kw["hiddenimports"])
+    commands = {f"fractoscope.commands.{c.replace('-', '')}" for c in COMMANDS}
+    assert commands | {"fractoscope.gui.app"} <= set(kw["hiddenimports"])
     assert ("torchvision-lib", "torchvision", "BINARY") in kw["binaries"]  # operators loaded by path
     assert set(fb.EXCLUDES) <= set(kw["excludes"]) and "nvidia" not in kw["excludes"]
     exes = {e.kwargs["name"]: e.kwargs["console"] for e in built["EXE"]}

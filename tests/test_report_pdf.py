@@ -416,41 +416,44 @@ def test_batch_report(tmp_path: Path, app, analyzer) -> None:
     marked.uncertain, marked.uncertain_reason = True, "low confidence"
     marked.level1, marked.p_level1, marked.level2, marked.p_level2 = "", None, "", None
 
-    pdf = tmp_path / "batch.pdf"
-    canvas = batch_report_pages(pdf, rep, META, "Letter")
-    assert_layout_fits(pdf, canvas, "Letter")
-    n, texts, _ = _pdf_text(pdf)
-    text = _norm("\n".join(texts))
-    assert rep.model_sha256 in text and "S-2031-B" in text
-    # A 4-row table shares the first page with the summary instead of taking a page of its own.
-    assert "All images" in texts[0] and n <= 3
-    assert "truncated.tif" in text and _norm(rep.failed[0].error)[:30] in text
-    table = _norm(texts[0])
-    for r in rep.rows:
-        assert r.name in table
-        if r.status == "ok" and not r.uncertain:
-            assert rep.names[r.level1] in table and rep.names[r.level2] in table
-    assert " failed" in table and " error" not in table  # the CSV's word
-    # The flagged row: "Not recognised", its guess in the Closest column, counted apart.
-    guess = (f"{rep.names[marked.closest_level1]} {wording.percent(marked.closest_p_level1)}, "
-             f"{rep.names[marked.closest_level2].lower()} {wording.percent(marked.closest_p_level2)}")
-    assert f"{marked.name} Not recognised" in table and _norm(guess) in table
-    assert "Closest (a guess)" in table and "Not recognised (uncertain)" in table
-    assert "Not counted above: 1 image not recognised with confidence" in table
-    # Thumbnails: each has a scale bar whose length fits its own image's field of view.
-    head = next(b for b in canvas.boxes if b.text == "Thumbnails")
-    bars = [
-        b
-        for b in canvas.boxes
-        if b.page == head.page and b.y > head.y and b.kind == "text"
-        and re.fullmatch(r"[\d.]+ (nm|µm|mm)", b.text)
-    ]  # fmt: skip
-    assert len(bars) == 3
-    fovs = sorted(r.pixel_size_m * r.image_width_px for r in rep.rows if r.status == "ok")
-    assert fovs[0] < fovs[-1] / 1.2  # the images do differ in scale
-    lengths = sorted(parse_length(b.text) for b in bars)
-    for length, fov in zip(lengths, fovs, strict=True):
-        assert 0.1 * fov <= length <= 0.5 * fov
+    for page in ("A4", "Letter"):  # both paper sizes: the same content, each on its own page size
+        pdf = tmp_path / f"batch-{page}.pdf"
+        canvas = batch_report_pages(pdf, rep, META, page)
+        assert_layout_fits(pdf, canvas, page)
+        n, texts, sizes = _pdf_text(pdf)
+        assert all(abs(w - PAGE_PT[page][0]) < 1 and abs(h - PAGE_PT[page][1]) < 1 for w, h in sizes), sizes
+        text = _norm("\n".join(texts))
+        assert rep.model_sha256 in text
+        assert META.sample_id in _norm(texts[0])  # the sample the report is about, on its first page
+        # A 4-row table shares the first page with the summary instead of taking a page of its own.
+        assert "All images" in texts[0] and n <= 3
+        assert "truncated.tif" in text and _norm(rep.failed[0].error)[:30] in text
+        table = _norm(texts[0])
+        for r in rep.rows:
+            assert r.name in table
+            if r.status == "ok" and not r.uncertain:
+                assert rep.names[r.level1] in table and rep.names[r.level2] in table
+        assert " failed" in table and " error" not in table  # the CSV's word
+        # The flagged row: "Not recognised", its guess in the Closest column, counted apart.
+        guess = (f"{rep.names[marked.closest_level1]} {wording.percent(marked.closest_p_level1)}, "
+                 f"{rep.names[marked.closest_level2].lower()} {wording.percent(marked.closest_p_level2)}")
+        assert f"{marked.name} Not recognised" in table and _norm(guess) in table
+        assert "Closest (a guess)" in table and "Not recognised (uncertain)" in table
+        assert "Not counted above: 1 image not recognised with confidence" in table
+        # Thumbnails: each has a scale bar whose length fits its own image's field of view.
+        head = next(b for b in canvas.boxes if b.text == "Thumbnails")
+        bars = [
+            b
+            for b in canvas.boxes
+            if b.page == head.page and b.y > head.y and b.kind == "text"
+            and re.fullmatch(r"[\d.]+ (nm|µm|mm)", b.text)
+        ]  # fmt: skip
+        assert len(bars) == 3
+        fovs = sorted(r.pixel_size_m * r.image_width_px for r in rep.rows if r.status == "ok")
+        assert fovs[0] < fovs[-1] / 1.2  # the images do differ in scale
+        lengths = sorted(parse_length(b.text) for b in bars)
+        for length, fov in zip(lengths, fovs, strict=True):
+            assert 0.1 * fov <= length <= 0.5 * fov
 
 
 def test_report_cli_single_and_batch(tmp_path: Path, analysed) -> None:

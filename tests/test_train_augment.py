@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from fractoscope.train.augment import equalise, photometric, random_crop, tone_curve
@@ -55,11 +56,45 @@ def test_plain_crop_is_a_window_of_the_image_with_its_pixel_size():
     assert rows.size == 32 and rows[-1] - rows[0] == 31
 
 
+PERIOD_NM = 80.0  # the pattern below: a period of 8 px at 10 nm per pixel, along both axes
+
+
+def _grid_item() -> LoadedImage:
+    yy, xx = np.mgrid[0:1024, 0:1024]
+    img = 0.5 + 0.25 * np.cos(2 * np.pi * xx / 8) + 0.25 * np.cos(2 * np.pi * yy / 8)
+    return LoadedImage(img.astype(np.float16), 1e-8, 0, 0, "grid.tif")
+
+
+def _period_px(crop: np.ndarray, axis: int) -> float:
+    """The pattern's period along ``axis`` of a crop, in crop pixels (peak of the zero-padded
+    spectrum of the mean profile)."""
+    prof = crop.mean(axis=1 - axis).astype(np.float64)
+    prof = (prof - prof.mean()) * np.hanning(prof.size)
+    n = 1 << 15
+    spec = np.abs(np.fft.rfft(prof, n))
+    spec[: n // prof.size * 2] = 0  # ignore what is left of the mean
+    return n / float(np.argmax(spec))
+
+
 def test_jittered_crop_reports_the_resampled_pixel_size():
-    item = LoadedImage(np.zeros((400, 400), np.float16), 1e-8, 0, 0, "x.tif")
-    sizes = [random_crop(item, 64, np.random.default_rng(s), (0.5, 2.0), calibration_error=0.0)[1]
-             for s in range(50)]
+    # Measured, not recomputed: the period a crop shows (in its pixels) times the pixel size the
+    # crop reports must be the pattern's period in nm, whatever the jitter did.
+    item = _grid_item()
+    sizes = []
+    for seed in range(12):
+        crop, nm = random_crop(item, 256, np.random.default_rng(seed), (0.5, 2.0), tilt_probability=0.0,
+                               calibration_error=0.0)
+        sizes.append(nm)
+        for axis in (0, 1):
+            assert _period_px(crop, axis) * nm == pytest.approx(PERIOD_NM, rel=0.03), (seed, axis, nm)
     assert min(sizes) >= 5.0 - 1e-9 and max(sizes) <= 20.0 + 1e-9
-    assert max(sizes) / min(sizes) > 2.5  # the jitter really spans the range
+    assert max(sizes) / min(sizes) > 2.0  # the jitter really spans the range
+    # A tilted crop: the reported size belongs to the axis that was not foreshortened.
+    for seed in range(6):
+        crop, nm = random_crop(item, 256, np.random.default_rng(100 + seed), (0.5, 2.0), tilt_probability=1.0,
+                               calibration_error=0.0)
+        along = sorted(_period_px(crop, axis) * nm for axis in (0, 1))
+        assert along[0] == pytest.approx(PERIOD_NM, rel=0.03), (seed, along)
+        assert along[1] >= PERIOD_NM * 0.97
     uncal = LoadedImage(np.zeros((100, 100), np.float16), None, 0, 0, "x.tif")
     assert math.isnan(random_crop(uncal, 64, np.random.default_rng(0))[1])

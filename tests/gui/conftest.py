@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# pyqtgraph (the app's) and pytestqt (the test extra's) are hard dependencies: imported plainly,
+# a missing one is an error, not a reason to skip every window test.
+import pyqtgraph  # noqa: F401
 import pytest
+import pytestqt  # noqa: F401
+from gui_helpers import PIXEL_SIZE_M, write_textured_tiff  # noqa: F401
+from PySide6.QtCore import QSettings
 
-pytest.importorskip("pytestqt")
-pytest.importorskip("pyqtgraph")
-
-from gui_helpers import PIXEL_SIZE_M, write_textured_tiff  # noqa: E402, F401
-from PySide6.QtCore import QSettings  # noqa: E402
-
-from fractoscope.gui.main_window import MainWindow  # noqa: E402
-from fractoscope.gui.settings import AppSettings  # noqa: E402
+from fractoscope.gui.main_window import MainWindow
+from fractoscope.gui.settings import AppSettings
 
 
 @pytest.fixture

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-pytest.importorskip("pytestqt")
-
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
-
-from fractoscope.synth import generate_dataset  # noqa: E402
+from fractoscope.synth import generate_dataset
 
 
 def _drop(widget, paths: list[Path]) -> None:
@@ -156,3 +152,34 @@ def test_table_shows_a_flagged_row_as_not_recognised_with_its_guess_apart(qtbot)
     assert model.data(model.index(0, 2), Qt.ItemDataRole.ToolTipRole).startswith("Not recognised with confidence")
     assert b[2:6] == ["fatigue", "0.970", "striations", "0.900"]
     assert b[COL_CONFIDENCE] == "confident" and b[COL_CLOSEST] == "fatigue (0.970), striations (0.900)"
+
+
+def test_table_sorts_numbers_as_numbers_not_as_text(qtbot) -> None:
+    """Hand-set rows whose text order differs from their numeric order: pixel sizes shown as
+    "1 µm", "15 nm", "2 nm", "300 nm" sort (as text) 1 µm < 15 nm < 2 nm < 300 nm, as numbers
+    2 nm < 15 nm < 300 nm < 1 µm. A failed row has no number and goes last when descending."""
+    from fractoscope.batch.records import STATUS_FAILED, STATUS_OK, BatchRecord
+    from fractoscope.gui.batch_panel import COLUMNS, BatchPanel
+
+    panel = BatchPanel(lambda: None)
+    qtbot.addWidget(panel)
+    sizes = {"a.tif": 1e-6, "b.tif": 1.5e-8, "c.tif": 2e-9, "d.tif": 3e-7}
+    p1 = {"a.tif": 0.5, "b.tif": 0.95, "c.tif": 1.0, "d.tif": 0.075}
+    for name, px in sizes.items():
+        rec = BatchRecord(path=f"/x/{name}", name=name, status=STATUS_OK, level1="fatigue", p_level1=p1[name],
+                          level2="striations", p_level2=p1[name] / 2, pixel_size_m=px, uncertain=False)
+        panel.model.set_status(rec.path, STATUS_OK, rec)
+    bad = BatchRecord(path="/x/e.tif", name="e.tif", status=STATUS_FAILED, error="not an image")
+    panel.model.set_status(bad.path, STATUS_FAILED, bad)
+
+    def order(column: str, descending: bool) -> list[str]:
+        panel.table.sortByColumn(COLUMNS.index(column), Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder)
+        return [panel.proxy.index(i, 0).data() for i in range(panel.proxy.rowCount())]
+
+    m = panel.model
+    shown = sorted(m.data(m.index(i, COLUMNS.index("Pixel size"))) for i in range(4))
+    assert shown == ["1 µm", "15 nm", "2 nm", "300 nm"]  # their text order ...
+    assert order("Pixel size", False) == ["e.tif", "c.tif", "b.tif", "d.tif", "a.tif"]  # ... is not the sort
+    assert order("Pixel size", True) == ["a.tif", "d.tif", "b.tif", "c.tif", "e.tif"]
+    assert order("P(L1)", True) == ["c.tif", "b.tif", "a.tif", "d.tif", "e.tif"]
+    assert order("P(L2)", False) == ["e.tif", "d.tif", "a.tif", "b.tif", "c.tif"]

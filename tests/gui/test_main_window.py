@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
@@ -149,10 +150,27 @@ def test_analysis_fills_prediction_panel_and_overlays(make_window, open_and_wait
     expected = pred.cam(2, other, shape=w.viewer.cams[2].shape)
     np.testing.assert_allclose(w.viewer.cams[2], expected)
 
-    # Export view: PNG and TIFF with the overlay and scale bar burned in.
+    # Export view: PNG and TIFF with the overlay burned in, compared with the same view without
+    # overlays (the grey image alone has R = G = B; the CAM colours do not).
+    w.act_tiles.setChecked(False)  # the tile grid draws class colours of its own
+    w.act_l1.setChecked(False)
+    w.act_l2.setChecked(True)
+    qtbot.wait(20)
     out_png = w.export_view(fractograph.parent / "view.png")
     out_tif = w.export_view(fractograph.parent / "view.tif")
-    assert out_png.stat().st_size > 1000 and out_tif.stat().st_size > 1000
+    w.act_l2.setChecked(False)
+    qtbot.wait(20)
+    assert w.viewer.drawn_overlays()[1] == []
+    plain = w.export_view(fractograph.parent / "plain.png")
+    with_overlay, as_tiff, without = (np.asarray(Image.open(f).convert("RGB"), np.int16) for f in (out_png, out_tif, plain))
+    assert with_overlay.shape == without.shape and with_overlay.shape[0] > 100
+    np.testing.assert_array_equal(as_tiff, with_overlay)  # the same picture in both formats
+
+    def coloured(a: np.ndarray) -> float:
+        return float(((np.abs(a[..., 0] - a[..., 1]) > 8) | (np.abs(a[..., 1] - a[..., 2]) > 8)).mean())
+
+    bare, tinted = coloured(without), coloured(with_overlay)
+    assert bare < 0.005 and tinted > max(0.02, 10 * bare), (bare, tinted)
 
 
 def test_cancel_stops_running_analysis(make_window, open_and_wait, qtbot, make_tiff):
