@@ -138,6 +138,9 @@ def test_batch_fits_stores_records_and_resume_reuses(analyzer, twenty: Path, tmp
     assert all(r.details["lab_stats"] == text for r in records)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["lab_stats"]["images"] == 20
+    from fractoscope.report.data import BatchReport
+
+    assert BatchReport.from_out_dir(out).lab_stats == text  # the batch report's provenance line
     # The run gives the analyzer back with its trained heads.
     assert analyzer.lab_stats is None
 
@@ -219,3 +222,32 @@ def test_predict_judges_loose_files_alone_unless_given_a_file(model_copy, analyz
     assert main(["predict", img, "--model", str(model_copy), "--lab-stats", str(f)]) == 2
     err = capsys.readouterr().err
     assert "--lab-stats" in err and "lab_stats.json" in err and "Traceback" not in err
+
+
+def test_library_fits_stores_and_refreshes_its_lab_stats(analyzer, twenty: Path, tmp_path: Path) -> None:
+    from fractoscope.adapt.library import ReferenceLibrary
+    from fractoscope.model.taxonomy import Taxonomy
+
+    tax = Taxonomy.default()
+    lib = ReferenceLibrary(tmp_path / "lib", cache_dir=tmp_path / "cache")
+    imgs = sorted(twenty.rglob("*.tif"))
+    for p in imgs[:19]:
+        lib.add(p, tax.parent_of(p.parent.name), p.parent.name)
+    lab, msg = lib.lab_stats(analyzer)
+    assert lab is None and "at least 20" in msg and "19" in msg
+    assert not (tmp_path / "lib" / "lab_stats.json").exists()
+    lib.add(imgs[19], tax.parent_of(imgs[19].parent.name), imgs[19].parent.name)
+    lab, msg = lib.lab_stats(analyzer)
+    assert lab is not None and lab.images == 20 and "adjusted to this lab's 20 images" in msg
+    stored = json.loads((tmp_path / "lib" / "lab_stats.json").read_text(encoding="utf-8"))
+    assert stored["images"] == 20 and stored["model_sha256"] == analyzer.model_info.sha256
+    # Reopened: the stored statistics, no features needed (a fresh library object, no analyzer work).
+    again = ReferenceLibrary(tmp_path / "lib").stored_lab_stats(analyzer.model_info.sha256)
+    assert again is not None and np.allclose(again.mean, lab.mean, atol=1e-5)
+    assert ReferenceLibrary(tmp_path / "lib").stored_lab_stats("0" * 64) is None  # another model
+    # An image added: refitted over 21.
+    (extra,) = generate_dataset(tmp_path / "more", per_class=1, seed=99, size=256, classes=["striations"])
+    lib.add(extra, "fatigue", "striations")
+    assert lib.stored_lab_stats(analyzer.model_info.sha256) is None
+    lab, _ = lib.lab_stats(analyzer)
+    assert lab.images == 21

@@ -126,3 +126,18 @@ def test_predict_text_says_the_context(capsys) -> None:
     assert "fracture surface: only" in line and "considered" in line
     assert all(m in line for m in ("ductile overload", "brittle overload", "fatigue"))
     assert "wear" not in line and "corrosion" not in line
+
+
+def test_report_provenance_says_lab_stats_and_context() -> None:
+    from fractoscope.analysis import wording
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.io import read_sem
+    from fractoscope.report.data import model_provenance
+
+    pred = Analyzer(device="cpu").analyze(read_sem(_sample()), with_cams=False, surface="corroded")
+    facts = dict(model_provenance(pred).facts)
+    assert facts["Lab statistics"] == "none: the image was judged on its own"
+    assert facts["Surface context"].startswith("corroded surface: only")
+    pred.lab_adjustment = "adjusted to this lab's 37 images"
+    assert dict(model_provenance(pred).facts)["Lab statistics"] == "adjusted to this lab's 37 images"
+    assert wording.provenance_lines(pred)[0] == "lab statistics: adjusted to this lab's 37 images"

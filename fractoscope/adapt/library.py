@@ -262,6 +262,69 @@ class ReferenceLibrary:
             for i in order
         ]
 
+    # --- lab statistics -------------------------------------------------------------------------
+    def lab_stats_path(self) -> Path:
+        from fractoscope.analysis.labfiles import LAB_STATS_FILE
+
+        return self.root / LAB_STATS_FILE
+
+    def _fingerprint(self) -> str:
+        """Which images the library holds now (names, sizes, times): the stored statistics are
+        refreshed when it changes."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for e in self.entries():
+            try:
+                st = e.path.stat()
+            except OSError:
+                continue
+            h.update(f"{e.path.relative_to(self.root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:32]
+
+    def stored_lab_stats(self, model_sha256: str):
+        """The stored lab statistics of this model when they match the library's images now."""
+        from fractoscope.analysis.labfiles import read_lab_stats_file
+
+        path = self.lab_stats_path()
+        if not path.is_file():
+            return None
+        try:
+            lab, d = read_lab_stats_file(path)
+        except FractoscopeError:
+            return None
+        if lab.model_sha256 != model_sha256 or d.get("library_fingerprint") != self._fingerprint():
+            return None
+        return lab
+
+    def lab_stats(self, analyzer, progress: ProgressFn | None = None, cancel: CancelFn | None = None):
+        """``(LabStats or None, message)``: the lab's feature statistics over the library's images
+        (labels not used), for single images opened later. Stored as ``lab_stats.json`` in the
+        library, keyed by the model's sha256 and refreshed when images are added or removed.
+        None (with the reason) under 20 images or for a model without training feature statistics.
+        """
+        from fractoscope.analysis.labfiles import not_enough_text, write_lab_stats
+        from fractoscope.analysis.labstats import MIN_LAB_IMAGES, fit_lab_stats
+
+        if getattr(getattr(analyzer, "confidence_model", None), "feature_mean", None) is None:
+            return None, "lab statistics off: this model's card has no training feature statistics"
+        sha = analyzer.model_info.sha256
+        lab = self.stored_lab_stats(sha)
+        if lab is not None:
+            return lab, lab.describe() + " (reference library)"
+        n = len(self.entries())
+        if n < MIN_LAB_IMAGES:
+            return None, not_enough_text(n).replace("usable image", "library image")
+        feats = self.features(analyzer, progress, cancel)
+        if len(feats) < MIN_LAB_IMAGES:
+            return None, not_enough_text(len(feats))
+        lab = fit_lab_stats(np.stack([f.features for f in feats.values()]), sha)
+        try:
+            write_lab_stats(self.lab_stats_path(), lab, {"library_fingerprint": self._fingerprint()})
+        except OSError:
+            pass  # a read-only library: used now, fitted again next time
+        return lab, lab.describe() + " (reference library)"
+
     def _cached_features(self, sha: str) -> dict[Path, ImageFeatures]:
         cache = FeatureCache(self.cache_dir, sha)
         out: dict[Path, ImageFeatures] = {}

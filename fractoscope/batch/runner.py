@@ -243,9 +243,9 @@ class BatchRun:
         try:
             self.open_store()
             try:
-                self.prepare_lab_stats()
                 self.start_manifest()
                 self.event("started", message=f"{len(self.images)} images")
+                self.prepare_lab_stats()
                 self._eta.restart()
                 if self.summary.cancelled:  # cancelled while fitting the lab statistics
                     pass
@@ -282,12 +282,18 @@ class BatchRun:
         store.rewrite(kept)
 
     def prepare_lab_stats(self) -> None:
+        """Lab statistics of this run (``_fit_lab_stats``), recorded in the manifest."""
+        self._fit_lab_stats()
+        self._manifest_lab_stats()
+
+    def _fit_lab_stats(self) -> None:
         """Lab statistics of this run: the output folder's ``lab_stats.json`` when it holds this
         model's (a resumed run uses the same ones), else fitted on an evenly spaced sample of at
         most 50 of the images (progress events ``lab_stats``) and stored there. Off with fewer
         than 20 usable images, with ``lab_stats=False``, or for a model whose card has no training
         feature statistics; the last ``lab_stats`` event says which, once."""
         from fractoscope.analysis import labfiles
+        from fractoscope.analysis.labstats import LabStats
         from fractoscope.errors import AnalysisCancelled, FractoscopeError
 
         if not self.use_lab_stats:
@@ -322,6 +328,8 @@ class BatchRun:
                     return
                 if lab is not None:
                     labfiles.write_lab_stats(path, lab, {"fitted_on": [str(p) for p in sample]})
+                    # As stored (rounded): a resumed run and the Dask workers use exactly these.
+                    lab = LabStats.from_dict(lab.to_dict())
         if lab is not None:
             prev = self.analyzer.lab_stats
             try:
@@ -335,6 +343,16 @@ class BatchRun:
                 self.lab_stats_message = lab.describe()
                 self.settings["lab_stats"] = labfiles.digest(lab)
         self.event("lab_stats", message=self.lab_stats_message)
+
+    def _manifest_lab_stats(self) -> None:
+        """The manifest says what the run's lab statistics are (or why there are none)."""
+        self._manifest["lab_stats"] = (
+            {"images": self.lab_stats.images, "file": "lab_stats.json", "text": self.lab_stats_message}
+            if self.lab_stats is not None
+            else {"off": self.lab_stats_message}
+        )
+        self._manifest["settings"] = {**self.settings, "recursive": self.recursive}
+        self._store.write_manifest(self._manifest)
 
     def restore_lab_stats(self) -> None:
         """Give the analyzer back with the heads it came with (the GUI shares its analyzer)."""
@@ -364,11 +382,6 @@ class BatchRun:
             "counts": {"images": len(self.images), "ignored": len(self._ignored)},
             "ignored_files": [str(p) for p in self._ignored[:1000]],
         }
-        self._manifest["lab_stats"] = (
-            {"images": self.lab_stats.images, "file": "lab_stats.json", "text": self.lab_stats_message}
-            if self.lab_stats is not None
-            else {"off": self.lab_stats_message}
-        )
         self._manifest["surface"] = self.surface
         if self.workers or self.scheduler:
             self._manifest["cluster"] = (

@@ -32,6 +32,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -46,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fractoscope.analysis.context import SURFACE_CONTEXTS, SURFACE_NAMES
 from fractoscope.analysis.wording import NOT_RECOGNISED as NOT_RECOGNISED_HEADLINE
 from fractoscope.applog import log_unexpected
 from fractoscope.batch import (
@@ -250,6 +252,8 @@ class BatchJob:
     out_dir: Path
     analyzers: AnalyzerCache
     scheduler: str | None = None
+    lab_stats: bool = True  # align to the run's own images (20 or more) first
+    surface: str = "unknown"  # the analyst's surface context for every image
     cancel: threading.Event = field(default_factory=threading.Event)
     pause: threading.Event = field(default_factory=threading.Event)
     outbox: Outbox = field(default_factory=Outbox)
@@ -268,6 +272,8 @@ def run_batch_job(job: BatchJob) -> None:
             progress=lambda ev: job.outbox.post("event", ev),
             cancel=job.cancel.is_set,
             pause=job.pause.is_set,
+            lab_stats=job.lab_stats,
+            surface=job.surface,
             **extra,
         )
     except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
@@ -338,10 +344,27 @@ class BatchPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.report_button = QPushButton("PDF report...", self)
         self.report_button.clicked.connect(self._on_report_clicked)
+        # Lab statistics (issue 23): on by default; a run of fewer than 20 images says it is off.
+        self.lab_stats_box = QCheckBox("Lab statistics", self)
+        self.lab_stats_box.setChecked(True)
+        self.lab_stats_box.setToolTip(
+            "With 20 or more images, align their features to the training images' first "
+            "(fitted on up to 50 of them, stored in the output folder as lab_stats.json); "
+            "off: each image is judged on its own"
+        )
+        self.lab_stats_message = ""  # what the last run said about its lab statistics
+        self.surface_combo = QComboBox(self)
+        for c in SURFACE_CONTEXTS:
+            self.surface_combo.addItem(SURFACE_NAMES[c].capitalize(), c)
+        self.surface_combo.setToolTip(
+            "What these images show, if you know: only the mechanisms of that surface are considered"
+        )
 
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.status_combo)
+        top.addWidget(self.surface_combo)
+        top.addWidget(self.lab_stats_box)
         bottom = QHBoxLayout()
         bottom.addWidget(self.progress, 1)
         bottom.addWidget(self.eta_label)
@@ -393,7 +416,11 @@ class BatchPanel(QWidget):
         self.progress.setValue(0)
         self.eta_label.setText("Starting...")
         self.join(0)  # the previous run's thread has posted its last message; reap it
-        job = BatchJob(paths, self._out_dir, self._analyzers, self.scheduler or None)
+        job = BatchJob(
+            paths, self._out_dir, self._analyzers, self.scheduler or None,
+            lab_stats=self.lab_stats_box.isChecked(), surface=str(self.surface_combo.currentData()),
+        )
+        self.lab_stats_message = ""
         self._job = job
         # A panel dropped without close() (its window deleted) still stops its run.
         weakref.finalize(self, job.cancel.set)
@@ -488,6 +515,12 @@ class BatchPanel(QWidget):
         elif ev.kind == "paused":
             self.eta_label.setText("Paused")
             return
+        elif ev.kind == "lab_stats":  # the stage before the images, then what the run uses
+            self.eta_label.setText(ev.message)
+            if not ev.message.startswith("lab statistics:"):
+                self.lab_stats_message = ev.message
+                self.setToolTip(f"This run: {ev.message}")
+            return
         if ev.kind in ("image_started", "image_progress", "image_done"):
             self.progress.setValue(int(round(1000 * ev.fraction)))
             self.eta_label.setText(
@@ -573,6 +606,8 @@ class BatchPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         self.report_button.setEnabled(not running and self._out_dir is not None)
+        self.lab_stats_box.setEnabled(not running)
+        self.surface_combo.setEnabled(not running)
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API

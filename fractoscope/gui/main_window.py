@@ -67,6 +67,7 @@ from fractoscope.gui.library_actions import install_library
 from fractoscope.gui.panels import ImageInfoPanel, MessageBar, ModelPanel, PredictionPanel
 from fractoscope.gui.set_scale import SetScaleController, SetScaleDialog
 from fractoscope.gui.settings import COLORMAPS, AppSettings
+from fractoscope.gui.surface import install_surface
 from fractoscope.gui.viewer import LinkedViewer
 from fractoscope.gui.viewer_state import ViewerState
 from fractoscope.gui.worker import (
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self.library = install_library(self)  # reference library, Update model, similar images
+        self.surface = install_surface(self)  # the analyst's surface context (toolbar)
         self.case = install_case(self)  # failure cases: File ▸ Open case folder, the case map dock
 
     # ================================================================================ building
@@ -630,7 +632,11 @@ class MainWindow(QMainWindow):
     def _analysis_finished(self, result: AnalysisResult) -> None:
         pred = result.prediction
         secs = pred.timings.get("total_s")
-        self.statusBar().showMessage(f"Analysed on {result.device}" + (f" in {secs:.1f} s" if secs else ""), 8000)
+        self.statusBar().showMessage(
+            f"Analysed on {result.device}" + (f" in {secs:.1f} s" if secs else "")
+            + (f"; {result.lab_note}" if getattr(result, "lab_note", "") else ""),
+            8000,
+        )
         self.analysisFinished.emit(pred)
 
     def _analysis_failed(self, message: str) -> None:

@@ -209,6 +209,18 @@ class AppSettings:
         self.q.setValue("batch/scheduler", str(value or "").strip())
 
     @property
+    def surface(self) -> str:
+        """The analyst's surface context (fractoscope.analysis.context); default unknown."""
+        from fractoscope.analysis.context import SURFACE_CONTEXTS
+
+        v = self._get("analysis/surface", "unknown", str)
+        return v if v in SURFACE_CONTEXTS else "unknown"
+
+    @surface.setter
+    def surface(self, value: str) -> None:
+        self.q.setValue("analysis/surface", str(value))
+
+    @property
     def auto_analyse(self) -> bool:
         return self._get("analysis/auto", True, bool)
 

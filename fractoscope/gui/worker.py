@@ -202,6 +202,7 @@ class AnalysisResult:
     model: Any  # ModelInfo
     device: str
     sem: Any  # the SemImage analysed (its calibration may since have changed)
+    lab_note: str = ""  # what the reference library's lab statistics did (status bar)
 
 
 @dataclass
@@ -256,6 +257,12 @@ class AnalysisService:
         self._analyzer_device: str | None = None  # the choice the analyzer was set up with
         self._analyzer_model: str | Path | None = None  # the checkpoint it loaded
         self._lock = threading.Lock()
+        # Plain data the GUI thread sets and the worker reads at the start of each job: the
+        # analyst's surface context, and the reference library whose lab statistics (20 or more
+        # images) single images are adjusted to (None: each image judged on its own).
+        self.surface = "unknown"
+        self.library_root: Path | None = None
+        self.library_cache_dir: Path | None = None
 
     def set_model_path(self, model_path: str | Path | None) -> None:
         """Analyse with another checkpoint from the next job on (loaded in the worker thread).
@@ -282,11 +289,42 @@ class AnalysisService:
         def run(progress, cancel) -> AnalysisResult:
             with self._lock:
                 analyzer = self._get_analyzer(progress)
-                pred = analyzer.analyze(sem, progress=progress, cancel=cancel, with_cams=True)
+                note = self._library_lab_stats(analyzer, progress, cancel)
+                pred = analyzer.analyze(
+                    sem, progress=progress, cancel=cancel, with_cams=True, surface=self.surface
+                )
                 cams = predicted_cams(pred, sem.shape)
-                return AnalysisResult(pred, cams, analyzer.model_info, analyzer.device, sem)
+                return AnalysisResult(pred, cams, analyzer.model_info, analyzer.device, sem, note)
 
         return run
+
+
+    def _library_lab_stats(self, analyzer, progress, cancel) -> str:
+        """Adjust ``analyzer`` to the reference library's lab statistics (fitted, stored and
+        refreshed by the library itself); back to the trained heads when there are none."""
+        from fractoscope.errors import AnalysisCancelled, FractoscopeError
+
+        lab, note = None, ""
+        if self.library_root is not None:
+            from fractoscope.adapt.library import ReferenceLibrary
+
+            lib = ReferenceLibrary(self.library_root, cache_dir=self.library_cache_dir)
+            try:
+                lab, note = lib.lab_stats(
+                    analyzer, lambda f, m: progress(0.0, f"lab statistics: {m}"), cancel
+                )
+            except AnalysisCancelled:
+                raise
+            except (FractoscopeError, OSError) as exc:  # an unreadable library: judged alone
+                lab, note = None, f"lab statistics off: {exc}"
+        if lab is not analyzer.lab_stats:
+            try:
+                analyzer.set_lab_stats(lab)
+            except FractoscopeError as exc:
+                analyzer.set_lab_stats(None)
+                lab, note = None, f"lab statistics off: {exc}"
+        # Said when used (a library under 20 images, or none, is the ordinary case: no notice).
+        return note if lab is not None else ""
 
 
 def batch_analyzer_factory(service: AnalysisService) -> Callable[[], Any]:

@@ -140,6 +140,8 @@ def metric_rows(metrics: object, has_level2: bool = True) -> list[MetricRow]:
 
 
 def model_provenance(prediction: Prediction) -> ModelProvenance:
+    from fractoscope.analysis import wording
+
     m = prediction.model
     card = m.card or {}
     has_level2 = bool(getattr(prediction, "has_level2", True))
@@ -157,6 +159,9 @@ def model_provenance(prediction: Prediction) -> ModelProvenance:
         facts.append(("Parameters", f"{params / 1e6:.2f} million"))
     facts.append(("Input tile", f"{m.input_size} x {m.input_size} px"))
     facts.append(("Device", prediction.device))
+    # What changed this result beyond the image and the model (issue 23): worded in one place.
+    facts.append(("Lab statistics", wording.lab_stats_text(prediction)))
+    facts.append(("Surface context", wording.surface_text(prediction)))
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
     if isinstance(training.get("images"), int):
         how = "labelled images of the laboratory" if base else "training images"
@@ -430,6 +435,8 @@ class BatchReport:
     started_at: str
     names: dict[str, str]  # label -> display name
     decision_support: str = DECISION_SUPPORT
+    lab_stats: str = ""  # what the run's lab statistics were ("adjusted to ..." or why off)
+    surface: str = ""  # the run's surface context, worded
 
     @property
     def images(self) -> int:
@@ -506,4 +513,18 @@ class BatchReport:
             ignored=int(manifest.get("counts", {}).get("ignored", 0) or 0),
             started_at=manifest.get("started_at", ""),
             names={k: tax.display_name(k) for k in tax.level1 + tax.level2},
+            lab_stats=_batch_lab_stats(manifest),
+            surface=next(
+                (str(r.details["surface_context"].get("text", "")) for r in records
+                 if r.ok and isinstance((r.details or {}).get("surface_context"), dict)),
+                "",
+            ),
         )
+
+
+def _batch_lab_stats(manifest: dict) -> str:
+    """The manifest's lab-statistics line: 'adjusted to this lab's 37 images' or why they were off."""
+    ls = manifest.get("lab_stats")
+    if not isinstance(ls, dict):
+        return ""
+    return str(ls.get("text") or ls.get("off") or "")

@@ -240,6 +240,8 @@ def render_batch(c: Canvas, rep: BatchReport, meta: ReportMeta) -> None:
                 ("SHA-256", rep.model_sha256 or "-"),
                 ("Device", rep.device or "-"),
                 ("Run started", rep.started_at or "-"),
+                *((("Lab statistics", rep.lab_stats),) if rep.lab_stats else ()),
+                *((("Surface context", rep.surface),) if rep.surface else ()),
             ],
         ),
         rep.colours,
