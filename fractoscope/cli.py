@@ -21,6 +21,10 @@ COMMANDS = (
 )
 
 
+class MissingCommandError(RuntimeError):
+    """A command listed in COMMANDS has no module (a packaging bug)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fractoscope",
@@ -31,12 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"fractoscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        modname = f"fractoscope.commands.{name.replace('-', '')}"  # self-test -> selftest
         try:
-            modname = f"fractoscope.commands.{name.replace('-', '')}"  # self-test -> selftest
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
             if exc.name == modname:
-                continue  # not built yet in this checkout
+                # Every listed command ships with the package: a missing module is a broken
+                # installation or build, never a command to leave out of --help quietly.
+                raise MissingCommandError(
+                    f"broken installation: the module of command '{name}' ({modname}) is missing; "
+                    "reinstall Fractoscope"
+                ) from exc
             raise
         mod.register(sub)
     return p
@@ -50,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # No subcommand (or only paths / GUI flags): open the desktop app.
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv = ["gui", *argv]
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except MissingCommandError as exc:
+        print(f"fractoscope: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -483,12 +483,6 @@ class MainWindow(QMainWindow):
         self.menuBar().insertMenu((before or self.help_menu).menuAction(), menu)
         return menu
 
-    def add_tool_action(self, action: QAction) -> QAction:
-        """An entry in the Tools menu; its shortcut works anywhere in the window."""
-        self.tools_menu.addAction(action)
-        self.addAction(action)
-        return action
-
     def add_shutdown(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` when the window closes (before its own workers stop)."""
         self._shutdown_hooks.append(fn)
@@ -705,9 +699,6 @@ class MainWindow(QMainWindow):
         self.cursor_label.setText(text)
 
     # ================================================================================ set scale
-    def open_scale_dialog(self, length_px: float) -> SetScaleDialog:
-        return self.set_scale.open_dialog(length_px)
-
     def apply_calibration(self, cal: Calibration) -> None:
         """Use ``cal`` at once and save it beside the image (the sidecar read_sem applies)."""
         if self.sem is None:

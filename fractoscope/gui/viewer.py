@@ -465,12 +465,6 @@ class LinkedViewer(QWidget):
     def set_level_visible(self, level: int, on: bool) -> None:
         self.state.set_shown(level, on)
 
-    def set_opacity(self, opacity: float) -> None:
-        self.state.opacity = opacity
-
-    def set_colormap(self, name: str) -> None:
-        self.state.colormap = name
-
     def set_three_panes(self, on: bool) -> None:
         self.state.three_panes = on
 

@@ -7,6 +7,7 @@ file whose hash, keys or tensor shapes do not match the card is refused with a M
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +27,18 @@ from fractoscope.paths import models_dir
 CARD_FORMAT = "fractoscope-model-card/1"
 
 
+def version_key(path: Path) -> tuple:
+    """Sort key of a model file by its version: the numbers in its name compare as numbers
+    (``hffnet2d-v10`` after ``hffnet2d-v9``; alphabetically "v10" < "v2")."""
+    parts = re.split(r"(\d+)", Path(path).stem)
+    # re.split alternates text and digits (text first), so every position compares like with like.
+    return tuple(int(t) if i % 2 else t for i, t in enumerate(parts))
+
+
 def default_model_path() -> Path:
-    """The bundled checkpoint (newest ``hffnet2d-*.safetensors`` in ``models/``)."""
+    """The bundled checkpoint: the highest version of ``hffnet2d-*.safetensors`` in ``models/``."""
     d = models_dir()
-    found = sorted(d.glob("hffnet2d-*.safetensors"))
+    found = sorted(d.glob("hffnet2d-*.safetensors"), key=version_key)
     if not found:
         raise ModelError(f"no bundled model found in {d} (expected hffnet2d-*.safetensors)")
     return found[-1]
