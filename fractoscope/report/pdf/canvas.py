@@ -7,7 +7,8 @@ picture drawn is recorded in :attr:`Canvas.boxes`, which the layout tests read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +129,7 @@ class Canvas:
         self.page = 0
         self.boxes: list[Box] = []
         self._kind = "text"
+        self._measuring = False  # see measuring(): lay out, draw nothing
         self._fonts: dict[tuple, QFont] = {}
         self.p = QPainter()
         if not self.p.begin(self.writer):
@@ -199,6 +201,8 @@ class Canvas:
         self.y = self.top
 
     def new_page(self) -> None:
+        if self._measuring:  # a height measured across a page break would mean nothing
+            raise RuntimeError("layout measured with Canvas.measuring() started a page")
         self.writer.newPage()
         self._start_page()
 
@@ -206,6 +210,18 @@ class Canvas:
         """Start a new page unless ``h`` points still fit below the cursor."""
         if self.y + h > self.bottom and self.y > self.top + 1:
             self.new_page()
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        """Run layout code without drawing or recording anything, to learn the height it takes:
+        the same code then draws for real, so a box's height is measured, never re-added by hand.
+        The cursor is restored afterwards; the code measured must not start a page."""
+        y, outer = self.y, self._measuring
+        self._measuring = True
+        try:
+            yield
+        finally:
+            self.y, self._measuring = y, outer
 
     @property
     def room(self) -> float:
@@ -265,6 +281,8 @@ class Canvas:
         valign: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignTop,
     ) -> None:
         """One line of text in the box (x, y, w, h); too long a line is elided in the middle."""
+        if self._measuring:
+            return
         p = self.p
         p.setFont(self.font(size, bold, mono, italic))
         p.setPen(color)
@@ -330,6 +348,8 @@ class Canvas:
         width: float = 0.6,
         radius: float = 0.0,
     ) -> None:
+        if self._measuring:
+            return
         p = self.p
         p.setPen(QPen(stroke, width * self.k) if stroke is not None else Qt.PenStyle.NoPen)
         p.setBrush(fill if fill is not None else Qt.BrushStyle.NoBrush)
@@ -347,16 +367,22 @@ class Canvas:
         x0: float | None = None,
         x1: float | None = None,
     ) -> None:
+        if self._measuring:
+            return
         self.p.setPen(QPen(color, width * self.k))
         x0 = self.left if x0 is None else x0
         x1 = self.right if x1 is None else x1
         self.p.drawLine(QPointF(x0 * self.k, y * self.k), QPointF(x1 * self.k, y * self.k))
 
     def vline(self, x: float, y0: float, y1: float, color: QColor = MUTED, width: float = 0.4) -> None:
+        if self._measuring:
+            return
         self.p.setPen(QPen(color, width * self.k))
         self.p.drawLine(QPointF(x * self.k, y0 * self.k), QPointF(x * self.k, y1 * self.k))
 
     def image(self, x: float, y: float, w: float, h: float, arr: np.ndarray) -> None:
+        if self._measuring:
+            return
         self.boxes.append(Box(self.page, "image", x, y, w, h))
         if not self.dry:
             self.p.drawImage(self.r(x, y, w, h), qimage(arr))
@@ -402,11 +428,9 @@ class Canvas:
         self, rows: list[tuple[str, str]], w: float, key_w: float = 95, size: float = 8.5,
         mono_keys: tuple[str, ...] = (),
     ) -> float:  # fmt: skip
-        lh = self.line_height(size)
-        return sum(
-            max(lh, self.line_height(size, mono=k in mono_keys) * len(self.wrap(v, w - key_w, size, mono=k in mono_keys))) + 1.5
-            for k, v in rows
-        )  # fmt: skip
+        """The height :meth:`key_values` takes: measured by running it (nothing drawn)."""
+        with self.measuring():
+            return self.key_values(rows, self.left, w, key_w, size, mono_keys)
 
     def key_values_flow(
         self, rows: list[tuple[str, str]], key_w: float = 95, size: float = 8.5,

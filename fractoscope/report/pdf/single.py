@@ -57,7 +57,6 @@ def _result_box(c: Canvas, rep: ImageReport) -> None:
     head_size = 10.5 if unsure else 14.0
     head_text = rep.closest if unsure else rep.headline
     head_lines = c.wrap(head_text, tw, head_size, bold=not unsure)
-    head_lh = c.line_height(head_size, bold=not unsure)
     what1, what2 = ("Closest mechanism", "Closest morphology") if unsure else ("Failure mechanism", "Fracture morphology")
     levels = [(f"{what1} (level 1)", rep.level1.name, pct(rep.level1.probability))]
     if rep.level2 is not None:
@@ -84,36 +83,37 @@ def _result_box(c: Canvas, rep: ImageReport) -> None:
         trust.append(("Evidence", "The Grad-CAM maps (next page) show where the model saw the closest classes."))
         if rep.compared:
             trust.append(("Compared with", rep.compared))
-    kv_h = c.key_values_height(trust, tw, key_w=120, size=8.5)
     warn_lines = [c.wrap(f"Warning: {w}", tw, 8) for w in rep.warnings]
-    warn_h = sum(c.line_height(8) * len(ls) + 1 for ls in warn_lines)
     banner_lines = c.wrap(rep.headline, tw, 13, bold=True) if unsure else []
-    banner_h = c.line_height(13, bold=True) * len(banner_lines) + 4 if unsure else 0.0
-    box_h = 8 + banner_h + head_lh * len(head_lines) + 6 + 2 * 14 + 6 + kv_h + warn_h + 6
+    x0 = c.left + 14
+
+    def content(y: float) -> float:
+        """Draw the box's content from ``y``; returns where it ends."""
+        if unsure:
+            y += c.lines(banner_lines, x0, y, tw, 13, bold=True, color=WARN_INK) + 4
+        y += c.lines(head_lines, x0, y, tw, head_size, bold=not unsure, color=INK) + 6
+        for caption, name, p in levels:
+            c.text(x0, y, 150, 12, caption, 8, color=MUTED)
+            c.text(x0 + 150, y, tw - 150 - 175, 12, name, 9.5, bold=not unsure)
+            c.text(c.right - 185, y, 175, 12, p, 8.5, align=RIGHT, color=INK)
+            y += 14
+        y += 6
+        saved = c.y
+        c.y = y
+        y += c.key_values(trust, x0, tw, key_w=120, size=8.5)
+        c.y = saved
+        for ls in warn_lines:
+            y += c.lines(ls, x0, y, tw, 8, color=WARN_INK) + 1
+        return y
+
+    # The box's height is its content's, measured by laying it out (8 pt above, 6 below).
+    with c.measuring():
+        box_h = 8 + (content(c.y + 8) - (c.y + 8)) + 6
     c.ensure(box_h)
     fill, edge = (WARN_BG, WARN_INK) if unsure else (TINT, ACCENT)
     c.rect(c.left, c.y, c.width, box_h, fill, stroke=WARN_EDGE if unsure else None, radius=3)
     c.rect(c.left, c.y, 4, box_h, edge)
-    x0, y = c.left + 14, c.y + 8
-    if unsure:
-        c.lines(banner_lines, x0, y, tw, 13, bold=True, color=WARN_INK)
-        y += banner_h
-    c.lines(head_lines, x0, y, tw, head_size, bold=not unsure, color=INK)
-    y += head_lh * len(head_lines) + 6
-    for caption, name, p in levels:
-        c.text(x0, y, 150, 12, caption, 8, color=MUTED)
-        c.text(x0 + 150, y, tw - 150 - 175, 12, name, 9.5, bold=not unsure)
-        c.text(c.right - 185, y, 175, 12, p, 8.5, align=RIGHT, color=INK)
-        y += 14
-    y += 6
-    saved = c.y
-    c.y = y
-    c.key_values(trust, x0, tw, key_w=120, size=8.5)
-    c.y = saved
-    y += kv_h
-    for ls in warn_lines:
-        c.lines(ls, x0, y, tw, 8, color=WARN_INK)
-        y += c.line_height(8) * len(ls) + 1
+    content(c.y + 8)
     c.y += box_h + 10
 
 
