@@ -25,22 +25,18 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
     QFileDialog,
     QFrame,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QProgressBar,
@@ -56,7 +52,7 @@ from PySide6.QtWidgets import (
 
 from fractoscope.calibration import Calibration, format_length
 from fractoscope.errors import FractoscopeError
-from fractoscope.gui import display, theme
+from fractoscope.gui import display
 from fractoscope.gui.analysis_controller import AnalysisController
 from fractoscope.gui.batch_panel import BatchPanel
 from fractoscope.gui.case import install_case, is_case_folder
@@ -65,6 +61,7 @@ from fractoscope.gui.file_list import FileListController
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
 from fractoscope.gui.library_actions import install_library
 from fractoscope.gui.panels import ImageInfoPanel, MessageBar, ModelPanel, PredictionPanel
+from fractoscope.gui.preferences import PreferencesController
 from fractoscope.gui.set_scale import SetScaleController, SetScaleDialog
 from fractoscope.gui.settings import COLORMAPS, AppSettings
 from fractoscope.gui.surface import install_surface
@@ -241,13 +238,10 @@ class MainWindow(QMainWindow):
                                tip="Run batches on a Dask cluster (scheduler address) or on this computer")
         self.act_about = A("&About Fractoscope", self._about)
 
-        self.theme_group = QActionGroup(self)
-        self.theme_actions = {}
-        for name in ("dark", "light"):
-            a = QAction(name.capitalize(), self, checkable=True)
-            a.triggered.connect(lambda _c=False, n=name: self.set_theme(n))
-            self.theme_group.addAction(a)
-            self.theme_actions[name] = a
+        # Theme and batch cluster: gui/preferences.py (its View > Theme actions are used below).
+        self.preferences = PreferencesController(self)
+        self.theme_group = self.preferences.theme_group
+        self.theme_actions = self.preferences.theme_actions
 
     def _build_menus_and_toolbar(self) -> None:
         mb = self.menuBar()
@@ -405,8 +399,7 @@ class MainWindow(QMainWindow):
         self.act_auto_analyse.setChecked(auto)
         self.act_auto_analyse.blockSignals(False)
         self.model_panel.set_device_choice(self.service.device)
-        self.theme_actions.get(s.theme, self.theme_actions["dark"]).setChecked(True)
-        self._apply_view_background(s.theme)
+        self.preferences.restore_theme()
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
@@ -654,36 +647,14 @@ class MainWindow(QMainWindow):
         self.settings.auto_analyse = on
 
     def set_theme(self, name: str) -> None:
-        app = QApplication.instance()
-        if app is not None:
-            theme.apply_theme(app, name)
-        self.settings.theme = name
-        self.theme_actions[name].setChecked(True)
-        self._apply_view_background(name)
-
-    def _apply_view_background(self, name: str) -> None:
-        bg = theme.VIEW_BACKGROUND.get(name, theme.VIEW_BACKGROUND["dark"])
-        for pane in self.viewer.panes:
-            pane.setBackground(bg)
-        self.viewer.histogram.setBackground(bg)
+        self.preferences.set_theme(name)
 
     def set_batch_scheduler(self, address: str | None) -> None:
         """Batch runs go to this Dask scheduler (``tcp://host:8786``); empty = this computer."""
-        address = (address or "").strip()
-        self.settings.batch_scheduler = address
-        self.batch_panel.scheduler = address or None
-        self.statusBar().showMessage(
-            f"Batch runs use the Dask cluster at {address}" if address else "Batch runs use this computer", 8000
-        )
+        self.preferences.set_batch_scheduler(address)
 
     def ask_batch_scheduler(self) -> None:
-        text, ok = QInputDialog.getText(
-            self, "Batch cluster",
-            "Dask scheduler address for batch runs (e.g. tcp://lab-server:8786);\nleave empty to use this computer:",
-            QLineEdit.EchoMode.Normal, self.settings.batch_scheduler,
-        )
-        if ok:
-            self.set_batch_scheduler(text)
+        self.preferences.ask_batch_scheduler()
 
     def _update_zoom_label(self, *_: object) -> None:
         if self.viewer.image_shape is not None:
