@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 FORMAT = "fractoscope-confidence/1"
 REASON_OOD = "unlike the images the model was trained on"
 REASON_LOW = "low confidence"
+REASON_SPLIT = "its parts point to different mechanisms"
+# Tile agreement floor: the share of right calibration images it may flag. A generated frame shows
+# one mechanism (mixtures cover at most 30 % of it), so nearly all its tiles agree; a real surface
+# the model does not know splits its tiles between mechanisms even when the image-level
+# probability looks decided (the mean of disagreeing tiles).
+AGREEMENT_QUANTILE = 0.05
 
 # Temperatures are searched in [MIN_TEMPERATURE, MAX_TEMPERATURE]. The floor of 1 means a fit never
 # makes the model *more* confident than its raw output: held-out generated images are easier than
@@ -300,6 +306,8 @@ class ConfidenceModel:
     ood_threshold: float | None = None
     min_probability: float | None = None
     fitted: bool = False
+    # Below this vote-weighted share of tiles agreeing with the headline mechanism: uncertain.
+    min_tile_agreement: float | None = None
     # Mean and spread of the calibration images' pooled features (lab statistics map onto them).
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
@@ -326,6 +334,7 @@ class ConfidenceModel:
                 ood_threshold=float(ood["threshold"]) if ood else None,
                 min_probability=float(block["min_probability"]),
                 fitted=True,
+                min_tile_agreement=float(block["min_tile_agreement"]) if "min_tile_agreement" in block else None,
                 feature_mean=_decode(fs["mean"]).astype(np.float64) if fs else None,
                 feature_std=_decode(fs["std"]).astype(np.float64) if fs else None,
             )
@@ -361,7 +370,21 @@ class ConfidenceModel:
             reasons.append(REASON_OOD)
         if self.min_probability is not None and p < self.min_probability:
             reasons.append(REASON_LOW)
+        if self.min_tile_agreement is not None:
+            agree = tile_agreement(tile_logits_level1, tile_weights, int(np.argmax(p_level1)))
+            if agree < self.min_tile_agreement:
+                reasons.append(REASON_SPLIT)
         return Confidence(p, s, bool(reasons), "; ".join(reasons))
+
+
+def tile_agreement(tile_logits_level1: np.ndarray, tile_weights: np.ndarray, label: int) -> float:
+    """Vote-weighted share of the voting tiles whose own most probable mechanism is ``label``
+    (a temperature does not change a tile's argmax, so raw logits do)."""
+    w = np.asarray(tile_weights, np.float64)
+    if w.sum() <= 0:
+        return float("nan")
+    top = np.argmax(np.asarray(tile_logits_level1), axis=1)
+    return float((w * (top == label)).sum() / w.sum())
 
 
 # --- fitting ---------------------------------------------------------------------------------------------
@@ -581,6 +604,9 @@ def fit_confidence(
     p_max = p1.max(1)
     min_p = fit_min_probability(p_max, correct)
 
+    agreement = np.array([tile_agreement(a, w, int(i)) for a, w, i in zip(data.logits_level1, data.weights, p1.argmax(1), strict=True)])
+    min_agree = float(np.quantile(agreement[correct], AGREEMENT_QUANTILE)) if correct.any() else 0.0
+
     labels = np.where(data.labels_level2 >= 0, data.labels_level2, 1000 + data.labels_level1)
     ood, in_scores = fit_ood(data, labels, n_components)
     ref_scores = score_images(ood, reference) if reference is not None and len(reference) else None
@@ -597,6 +623,7 @@ def fit_confidence(
         "ece_level1_raw": round(expected_calibration_error(p1_raw.max(1), p1_raw.argmax(1) == data.labels_level1), 4),
         "ece_level1_calibrated": round(expected_calibration_error(p_max, correct), 4),
         "flagged_low_confidence_fraction": round(float((p_max < min_p).mean()), 4),
+        "flagged_tile_agreement_fraction": round(float((agreement < min_agree).mean()), 4),
         "ood_scores_calibration_cross_fitted": pct(in_scores),
         "ood_flagged_fraction_calibration": round(float((in_scores > thr).mean()), 4),
     }
@@ -618,6 +645,11 @@ def fit_confidence(
         "min_probability_rule": (
             f"lowest calibrated level-1 probability at which the kept calibration images are at least "
             f"{TARGET_SELECTIVE_ACCURACY:.0%} right, never below {DEFAULT_MIN_PROBABILITY:g}"
+        ),
+        "min_tile_agreement": round(min_agree, 4),
+        "min_tile_agreement_rule": (
+            f"the {AGREEMENT_QUANTILE:.0%} quantile of the right calibration images' vote-weighted share of "
+            "tiles whose own mechanism is the headline one"
         ),
         "ood": {
             "score": (
