@@ -166,11 +166,15 @@ def make_onnxruntime(model, x: torch.Tensor, s: torch.Tensor, folder: Path) -> R
         warnings.simplefilter("ignore")
         # The TorchScript exporter, fixed batch shape: the network's adaptive pooling to the
         # stride-32 map's size needs constant sizes.
-        # Opset 18: Resize with antialias (a DINOv2 branch's antialiased resampling needs it).
-        torch.onnx.export(
-            _Tuple(model).eval(), (x, s), str(path), dynamo=False, opset_version=18,
-            input_names=["x", "scale"], output_names=["log_p1", "log_p2", "cam1", "cam2"],
-        )  # fmt: skip
+        names = {"input_names": ["x", "scale"], "output_names": ["log_p1", "log_p2", "cam1", "cam2"]}
+        try:
+            torch.onnx.export(_Tuple(model).eval(), (x, s), str(path), dynamo=False, opset_version=18, **names)
+        except torch.onnx.errors.UnsupportedOperatorError:
+            # The TorchScript exporter has no antialiased resize (a DINOv2 branch resamples its
+            # input with one); the dynamo exporter has, and needs the onnxscript package.
+            import onnxscript  # noqa: F401 - ImportError: reported as not installed
+
+            torch.onnx.export(_Tuple(model).eval(), (x, s), str(path), dynamo=True, opset_version=18, **names)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = torch.get_num_threads()
