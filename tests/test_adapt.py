@@ -399,6 +399,11 @@ def test_mixed_library_adapts_from_update_model(data, tmp_path):
                     cache_dir=data["cache"], folds=3)
     summary = job(lambda f, m: steps.append(m), lambda: False)
     assert summary.has_level2 and summary.counts == MIXED_COUNTS
+    # The named progress stages of adapt_model, in order (between them: images, CV folds).
+    stages = ["loading the base model", "computing features", "fitting the level-1 head",
+              "fitting the level-2 head", "cross-validating the hierarchy", "writing the model", "done"]
+    assert [m for m in steps if m in stages] == stages
+    assert any(m.startswith("features 1/") for m in steps)
     assert summary.cv_level1 is not None and summary.cv_level2 is not None
     _check_mixed_model(Path(summary.weights), data)
 

@@ -14,6 +14,7 @@ import datetime as _dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from fractoscope.adapt.dataset import (
     MIN_IMAGES_PER_CLASS,
     RECOMMENDED_IMAGES_PER_CLASS,
+    LabelledFile,
     LabelledFolder,
     scan_folder,
 )
@@ -314,55 +316,100 @@ def _cv_dict(cv: CVResult | None) -> dict | None:
     }
 
 
-def adapt_model(
-    data_dir: str | Path,
-    out: str | Path,
-    base_model: str | Path | None = None,
-    folds: int = 5,
-    device: str = "auto",
-    cache_dir: str | Path | None = None,
-    progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
-    command: str | None = None,
-    analyzer=None,
-) -> AdaptResult:
-    """Adapt ``base_model`` (default: bundled) to the labelled images in ``data_dir``.
+class Stage(Enum):
+    """The named steps of :func:`adapt_model`: where each starts on the progress bar and what it
+    says there. Each runs until the next one starts (feature extraction reports its own images)."""
 
-    Writes ``out``.safetensors + ``out``.json and returns what was done. Raises FractoscopeError
-    with one line for unusable input, AnalysisCancelled when ``cancel()`` turns true.
-    """
+    LOAD = (0.0, "loading the base model")
+    FEATURES = (0.0, "computing features")
+    LEVEL1 = (_FEATURE_SHARE, "fitting the level-1 head")
+    LEVEL2 = (0.93, "fitting the level-2 head")
+    CROSS_VALIDATION = (0.96, "cross-validating the hierarchy")
+    WRITE = (0.98, "writing the model")
+    DONE = (1.0, "done")
+
+    @property
+    def start(self) -> float:
+        return self.value[0]
+
+    @property
+    def message(self) -> str:
+        return self.value[1]
+
+
+@dataclass
+class _Progress:
+    """Named progress stages on top of an optional ``progress(fraction, message)`` callback."""
+
+    fn: ProgressFn | None
+
+    def enter(self, stage: Stage) -> None:
+        if self.fn:
+            self.fn(stage.start, stage.message)
+
+    def within(self, stage: Stage, end: Stage) -> ProgressFn | None:
+        """A callback for sub-steps of ``stage``, mapped onto [stage.start, end.start]."""
+        return _progress_slice(self.fn, stage.start, end.start)
+
+
+@dataclass
+class _Labelled:
+    """The images adapting can use: their features and labels (step 2's output)."""
+
+    folder: LabelledFolder
+    usable: list[LabelledFile]
+    # (features, level-1 index, level-2 index or -1 for an image labelled with its mechanism only)
+    items: list[tuple[ImageFeatures, int, int]]
+    counts: dict[str, dict[str, int]]
+    failed: list[tuple[Path, str]]
+    computed: int
+    cached: int
+
+
+@dataclass
+class _Heads:
+    """The fitted heads and their cross-validated accuracy (steps 3 and 4)."""
+
+    level1: LinearHead
+    weight2: np.ndarray
+    bias2: np.ndarray
+    level2_info: dict[str, dict]
+    cv_level1: CVResult
+    cv_level2: CVResult | None = None
+    oof: OutOfFold | None = None
+
+
+def _weights_path(out: str | Path) -> Path:
+    out = Path(out)
+    return (out.with_suffix("") if out.suffix == ".safetensors" else out).with_suffix(".safetensors")
+
+
+def _load_base(analyzer, base_model, device: str, weights: Path, stages: _Progress):
+    """Step 1: the base model (unless given), refused as the output file itself."""
     from fractoscope.analysis.pipeline import Analyzer
     from fractoscope.hashing import sha256_file
-    from fractoscope.model.checkpoint import save_checkpoint
 
-    t0 = time.perf_counter()
-    out = Path(out)
-    if out.suffix == ".safetensors":
-        out = out.with_suffix("")
-    weights = out.with_suffix(".safetensors")
-    if folds < 2:
-        raise FractoscopeError("--folds must be at least 2")
-    folder: LabelledFolder = scan_folder(data_dir)
-    tax = folder.taxonomy
     if analyzer is None:
-        if progress:
-            progress(0.0, "loading the base model")
+        stages.enter(Stage.LOAD)
         analyzer = Analyzer(base_model, device=device)
-    base_info = analyzer.model_info
-    if weights.is_file() and sha256_file(weights) == base_info.sha256:
+    if weights.is_file() and sha256_file(weights) == analyzer.model_info.sha256:
         raise FractoscopeError(f"{weights}: is the base model itself; choose another --out name")
-    cfg = analyzer.model.cfg
-    d1 = cfg.fused_dim
-    feat_sha = features_sha256(base_info)
-    cache = FeatureCache(cache_dir, feat_sha)
-    t1 = time.perf_counter()
+    return analyzer
+
+
+def _labelled_features(
+    folder: LabelledFolder, analyzer, cache_dir, stages: _Progress, cancel: CancelFn | None
+) -> _Labelled:
+    """Step 2: pooled features of every image (cached), the usable ones counted per class."""
+    stages.enter(Stage.FEATURES)
+    cache = FeatureCache(cache_dir, features_sha256(analyzer.model_info))
     ext = extract_features(
-        [f.path for f in folder.files], analyzer, cache, _progress_slice(progress, 0.0, _FEATURE_SHARE), cancel
+        [f.path for f in folder.files], analyzer, cache, stages.within(Stage.FEATURES, Stage.LEVEL1), cancel
     )
-    t2 = time.perf_counter()
     usable = [f for f in folder.files if f.path in ext.features]
     if not usable:
         raise FractoscopeError(f"{folder.root}: none of the {len(folder.files)} images could be used")
+    tax = folder.taxonomy
     counts: dict[str, dict[str, int]] = {c: {} for c in tax.level1}
     for f in usable:
         key = f.level2 if f.level2 is not None else ""
@@ -370,52 +417,63 @@ def adapt_model(
     empty = [c for c, k in counts.items() if not k]
     if empty:
         raise FractoscopeError(f"no usable image left for {', '.join(empty)} (all its files failed to read)")
-    warn = class_warnings(counts, folder.has_level2)
-
-    if progress:
-        progress(_FEATURE_SHARE, "fitting the level-1 head")
     l1, l2 = tax.level1, tax.level2
-    # (features, level-1 index, level-2 index or -1 for an image labelled with its mechanism only)
     items = [(ext.features[f.path], l1.index(f.level1), l2.index(f.level2) if f.level2 else -1) for f in usable]
+    return _Labelled(folder, usable, items, counts, ext.failed, ext.computed, ext.cached)
+
+
+def _fit_heads(
+    data: _Labelled, tax: Taxonomy, cfg, folds: int, stages: _Progress, cancel: CancelFn | None
+) -> _Heads:
+    """Step 3: the level-1 head and the per-mechanism level-2 heads, C chosen by CV."""
+    stages.enter(Stage.LEVEL1)
+    d1 = cfg.fused_dim
+    items = data.items
     head1, cv1 = select_C(
-        _samples([(f, i) for f, i, _ in items], slice(0, d1)), len(l1), folds, l1, cancel,
-        _progress_slice(progress, _FEATURE_SHARE, 0.93),
+        _samples([(f, i) for f, i, _ in items], slice(0, d1)), len(tax.level1), folds, tax.level1, cancel,
+        stages.within(Stage.LEVEL1, Stage.LEVEL2),
     )
-    cv2 = None
-    lvl2_info: dict[str, dict] = {}
-    if folder.has_level2:
-        if progress:
-            progress(0.93, "fitting the level-2 head")
-        w2, b2, lvl2_info = fit_level2(items, tax, d1, folds, cancel)
+    if data.folder.has_level2:
+        stages.enter(Stage.LEVEL2)
+        w2, b2, info = fit_level2(items, tax, d1, folds, cancel)
     else:
         # One placeholder child per mechanism: any constant row gives P(child | mechanism) = 1.
-        w2 = np.zeros((len(l2), cfg.fine_dim))
-        b2 = np.zeros(len(l2))
-    if progress:
-        progress(0.96, "cross-validating the hierarchy")
-    oof = out_of_fold_logits(
-        items, tax, d1, head1.C, {k: v["C"] for k, v in lvl2_info.items()}, folds, folder.has_level2, cancel
+        w2, b2, info = np.zeros((len(tax.level2), cfg.fine_dim)), np.zeros(len(tax.level2)), {}
+    return _Heads(head1, w2, b2, info, cv1)
+
+
+def _cross_validate(
+    heads: _Heads, data: _Labelled, tax: Taxonomy, d1: int, folds: int, stages: _Progress,
+    cancel: CancelFn | None,
+) -> None:
+    """Step 4: both levels' accuracy from the same held-out predictions of the whole hierarchy."""
+    stages.enter(Stage.CROSS_VALIDATION)
+    has_level2 = data.folder.has_level2
+    heads.oof = out_of_fold_logits(
+        data.items, tax, d1, heads.level1.C, {k: v["C"] for k, v in heads.level2_info.items()}, folds,
+        has_level2, cancel,
     )
-    held1, held2 = hierarchical_cv(items, tax, oof)  # CV results of both levels
-    if oof is not None:
+    held1, held2 = hierarchical_cv(data.items, tax, heads.oof)
+    if heads.oof is not None:
         # Report level 1 from the same held-out predictions as level 2 (select_C's folds differ, so
         # its figure could sit below level 2's); keep its scores of the regularisation grid.
-        cv1 = dataclasses.replace(held1, C_scores=cv1.C_scores)
-    if folder.has_level2:
-        cv2 = held2
-    confidence, confidence_note = refit_confidence(items, [f.path for f in usable], tax, oof)
-    if cancel is not None and cancel():
-        raise AnalysisCancelled("cancelled")
-    if progress:
-        progress(0.98, "writing the model")
-    model = build_model(analyzer.model, tax, head1, w2, b2)
-    t3 = time.perf_counter()
+        heads.cv_level1 = dataclasses.replace(held1, C_scores=heads.cv_level1.C_scores)
+    heads.cv_level2 = held2 if has_level2 else None
+
+
+def _card_extra(
+    base_info, data: _Labelled, heads: _Heads, warn: list[str], confidence: dict | None,
+    confidence_note: str, command: str | None,
+) -> dict:
+    """Step 5: what the adapted model's card says besides the taxonomy and weights."""
     base_card = base_info.card
+    folder, usable = data.folder, data.usable
+    cv1, cv2 = heads.cv_level1, heads.cv_level2
     training = {
         "method": "adapt",
         "data_dir": str(folder.root),
         "images": len(usable),
-        "skipped": len(ext.failed),
+        "skipped": len(data.failed),
     }
     rng = base_card.get("training", {}).get("pixel_size_range_m")
     if rng:
@@ -424,21 +482,21 @@ def adapt_model(
         "method": ADAPT_METHOD,
         "base_model": {"name": base_info.name, "sha256": base_info.sha256},
         # The backbone that computes this model's features (the base's own, or its base's).
-        "features_sha256": feat_sha,
+        "features_sha256": features_sha256(base_info),
         "level2_trained": folder.has_level2,
-        "counts": counts,
+        "counts": data.counts,
         "images": [
-            {"sha256": ext.features[f.path].file_sha256, "level1": f.level1, "level2": f.level2}
-            for f in usable
+            {"sha256": f.file_sha256, "level1": u.level1, "level2": u.level2}
+            for u, (f, _, _) in zip(usable, data.items, strict=True)
         ],
-        "regularisation": {"level1_C": head1.C, "level2": lvl2_info, "grid": list(C_GRID)},
+        "regularisation": {"level1_C": heads.level1.C, "level2": heads.level2_info, "grid": list(C_GRID)},
         "cross_validation": {"level1": _cv_dict(cv1), "level2": _cv_dict(cv2)},
         "confidence": confidence_note,
         "warnings": warn,
         "command": command,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    card_extra = {
+    extra = {
         # The base's input block (tile size, percentile clip, mean/std): the features were computed
         # with it, so the adapted model must see images prepared exactly the same way.
         "input": base_card["input"],
@@ -463,23 +521,68 @@ def adapt_model(
         f"the frozen features of {base_info.name}; judge it on images it was not fitted on.",
     }
     if confidence is not None:
-        card_extra["confidence"] = confidence
-    card = save_checkpoint(model, tax, weights, card_extra)
+        extra["confidence"] = confidence
+    return extra
+
+
+def adapt_model(
+    data_dir: str | Path,
+    out: str | Path,
+    base_model: str | Path | None = None,
+    folds: int = 5,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    command: str | None = None,
+    analyzer=None,
+) -> AdaptResult:
+    """Adapt ``base_model`` (default: bundled) to the labelled images in ``data_dir``.
+
+    Writes ``out``.safetensors + ``out``.json and returns what was done. Raises FractoscopeError
+    with one line for unusable input, AnalysisCancelled when ``cancel()`` turns true. Steps (and
+    progress stages, :class:`Stage`): scan the folder and load the base model; features of every
+    image; fit the heads; cross-validate the hierarchy and refit the confidence block; write.
+    """
+    from fractoscope.model.checkpoint import save_checkpoint
+
+    t0 = time.perf_counter()
+    stages = _Progress(progress)
+    weights = _weights_path(out)
+    if folds < 2:
+        raise FractoscopeError("--folds must be at least 2")
+    folder = scan_folder(data_dir)
+    tax = folder.taxonomy
+    analyzer = _load_base(analyzer, base_model, device, weights, stages)
+    t1 = time.perf_counter()
+    data = _labelled_features(folder, analyzer, cache_dir, stages, cancel)
+    t2 = time.perf_counter()
+    warn = class_warnings(data.counts, folder.has_level2)
+    cfg = analyzer.model.cfg
+    heads = _fit_heads(data, tax, cfg, folds, stages, cancel)
+    _cross_validate(heads, data, tax, cfg.fused_dim, folds, stages, cancel)
+    confidence, confidence_note = refit_confidence(data.items, [f.path for f in data.usable], tax, heads.oof)
+    if cancel is not None and cancel():
+        raise AnalysisCancelled("cancelled")
+    stages.enter(Stage.WRITE)
+    model = build_model(analyzer.model, tax, heads.level1, heads.weight2, heads.bias2)
+    t3 = time.perf_counter()
+    extra = _card_extra(analyzer.model_info, data, heads, warn, confidence, confidence_note, command)
+    card = save_checkpoint(model, tax, weights, extra)
     t4 = time.perf_counter()
-    if progress:
-        progress(1.0, "done")
+    stages.enter(Stage.DONE)
     return AdaptResult(
         weights=weights,
         card=card,
         taxonomy=tax,
         has_level2=folder.has_level2,
-        counts=counts,
-        cv_level1=cv1,
-        cv_level2=cv2,
+        counts=data.counts,
+        cv_level1=heads.cv_level1,
+        cv_level2=heads.cv_level2,
         warnings=warn,
-        failed=ext.failed,
-        computed=ext.computed,
-        cached=ext.cached,
+        failed=data.failed,
+        computed=data.computed,
+        cached=data.cached,
         seconds={
             "load_model": t1 - t0,
             "features": t2 - t1,
@@ -490,4 +593,4 @@ def adapt_model(
     )
 
 
-__all__ = ["ADAPT_METHOD", "AdaptResult", "adapt_model", "build_model", "class_warnings"]
+__all__ = ["ADAPT_METHOD", "AdaptResult", "Stage", "adapt_model", "build_model", "class_warnings"]
