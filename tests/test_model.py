@@ -113,7 +113,9 @@ def test_bundled_checkpoint_loads_with_its_card():
     card = m.card
     for key in ("taxonomy", "input", "training", "sha256", "config"):
         assert key in card
-    assert default_model_path().stat().st_size < 40e6
+    # v3 carries the first 8 DINOv2-S blocks (14 M frozen parameters, fp32): 73 MB. The budget
+    # keeps the app and the repository from growing by accident, not the model from its design.
+    assert default_model_path().stat().st_size < 80e6
 
 
 def _copy_bundled(tmp_path):
