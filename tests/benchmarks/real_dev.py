@@ -85,6 +85,7 @@ def main() -> int:
     ap.add_argument("--adapt", type=int, default=0, help="also adapt to K images per mechanism (0: no)")
     ap.add_argument("--seeds", type=int, default=2, help="adaptation draws")
     ap.add_argument("--lab-stats", action="store_true", help="also score with the folder as one lab")
+    ap.add_argument("--lab-draws", type=int, default=0, help="with --lab-stats: random 20-image labs to score")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args()
     if not args.data_dir.is_dir():
@@ -100,11 +101,37 @@ def main() -> int:
         s = summarise(evaluate_folder(args.data_dir, an), an.model_info.name)
         show(s)
         results.append(s)
-        if args.lab_stats and hasattr(an, "fit_lab_stats"):
-            an.fit_lab_stats(sorted(p for p in args.data_dir.rglob("*") if p.is_file() and p.parent != args.data_dir))
-            s = summarise(evaluate_folder(args.data_dir, an), an.model_info.name + " + lab statistics")
-            show(s)
-            results.append(s)
+        if args.lab_stats:
+            from fractoscope.analysis.labfiles import fit_from_files, sample_indices
+
+            files = sorted(p for p in args.data_dir.rglob("*") if p.is_file() and p.parent != args.data_dir)
+            lab, why = fit_from_files(an, [files[i] for i in sample_indices(len(files))])
+            if lab is None:
+                print(f"real_dev: no lab statistics: {why}")
+            else:
+                an.set_lab_stats(lab)
+                s = summarise(evaluate_folder(args.data_dir, an), f"{an.model_info.name} + lab statistics ({lab.images} images)")
+                show(s)
+                results.append(s)
+                an.set_lab_stats(None)
+            for draw in range(args.lab_draws):
+                # A random 20-image "lab" drawn from the folder: its own statistics, scored on itself.
+                rng = np.random.default_rng(draw)
+                pick = [files[i] for i in sorted(rng.permutation(len(files))[:20])]
+                with tempfile.TemporaryDirectory() as td:
+                    sub = Path(td)
+                    for f in pick:
+                        dst = sub / f.relative_to(args.data_dir)
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(f, dst)
+                    plain = summarise(evaluate_folder(sub, an), f"draw {draw}: 20 images")
+                    lab, _ = fit_from_files(an, pick)
+                    an.set_lab_stats(lab)
+                    adj = summarise(evaluate_folder(sub, an), f"draw {draw}: 20 images + their lab statistics")
+                    an.set_lab_stats(None)
+                show(plain)
+                show(adj)
+                results += [plain, adj]
         for seed in range(args.seeds if args.adapt else 0):
             with tempfile.TemporaryDirectory() as td:
                 tmp = Path(td)
