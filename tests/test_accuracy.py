@@ -34,8 +34,13 @@ def analyzer():
 # weights were chosen (model card). The default suite guards against regressions below that, with
 # room for the sampling noise of 50 images (one image is 2 points); the slow test below repeats the
 # full measurement on the three seeds.
+#
+# hffnet2d-v3 (frozen ImageNet/DINOv2 backbones, trained on generator 26e020c with the issue-23
+# low-magnification families) is held to issue 23's regression floors instead, level 1 >= 0.95 and
+# level 2 >= 0.90 on a fresh seed: it scored 0.960 / 0.927 on seed 4242 (model card). Seeds 7373 and
+# 8484 have not been measured with it.
 REGRESSION_FLOOR = (0.90, 0.88)
-TARGET_FLOOR = (0.97, 0.92)
+TARGET_FLOOR = (0.95, 0.90)
 
 
 def test_bundled_model_stays_above_its_regression_floor(synthetic_test_set, analyzer):
