@@ -26,11 +26,9 @@ import numpy as np
 import torch
 
 from fractoscope.errors import FractoscopeError
-from fractoscope.model.checkpoint import resolve_device
 from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 from fractoscope.train.augment import photometric
 from fractoscope.train.config import TrainConfig
-from fractoscope.train.data import load_images, scan_labelled_folder
 from fractoscope.train.trainer import (
     EpochLog,
     ProgressFn,
@@ -38,17 +36,15 @@ from fractoscope.train.trainer import (
     TrainResult,
     _balanced_sampler,
     _card,
-    _per_class_subset,
+    _prepare_run,
     _silent,
     _standardise,
     evaluate_crops,
     hierarchical_loss,
-    input_spec_for,
     load_imagenet_cnn,
     lr_factor,
     make_batch,
     selection_score,
-    split_images,
 )
 
 
@@ -126,25 +122,11 @@ def train_frozen(
 ) -> TrainResult:
     """Train the fusion and heads of a DINOv2-branch HFFNet-2d on ``data_dir`` (level1/level2/*)."""
     report = progress or _silent
-    out = Path(out)
-    if out.suffix == ".safetensors":
-        out = out.with_suffix("")
-    weights = out.with_suffix(".safetensors")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    items_meta, tax = scan_labelled_folder(Path(data_dir))
-    if tax is None:
-        raise FractoscopeError(f"{data_dir}: training needs a level1/level2/* tree (level-2 labels)")
-    spec = input_spec_for(cfg)
-    items, failed = load_images(items_meta, tax, lambda d, t: report(TrainEvent("load", done=d, total=t)), spec)
-    if len(items) < 2:
-        raise FractoscopeError("fewer than two usable training images")
-    tr_idx, va_idx, ho_idx = split_images(items, cfg.val_fraction, cfg.seed, cfg.holdout)
-    if cfg.holdout and not ho_idx:
-        raise FractoscopeError(f"no image name or generator family matches the held-out pattern(s) {', '.join(cfg.holdout)}")
-    ho_eval = _per_class_subset(items, ho_idx, cfg.heldout_eval_per_class, cfg.seed)
+    run = _prepare_run(data_dir, out, cfg, report)
+    weights, device, tax, spec = run.weights, run.device, run.taxonomy, run.spec
+    items, failed, tr_idx, va_idx, ho_idx, ho_eval = (
+        run.items, run.failed, run.train_idx, run.val_idx, run.heldout_idx, run.heldout_eval
+    )
     model = build_frozen_model(cfg, recipe, tax, spec).to(device)
     cache = _cache(model, items, tr_idx, recipe.crops, cfg, spec, device, report)
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -434,17 +434,27 @@ def selection_score(log: EpochLog) -> float:
     return float(log.epoch)
 
 
-# ---------------------------------------------------------------------------------------------
-def train(
-    data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, card_extra: dict | None = None,
-    progress: ProgressFn | None = None,
-) -> TrainResult:
-    """Train on ``data_dir`` (level1/level2/*); write ``out``.safetensors + ``out``.json.
+@dataclass
+class _Prepared:
+    """What both recipes (:func:`train`, ``train.frozen``) start from: the output paths, the
+    device, the images read and split."""
 
-    The checkpoint written is the epoch with the best :func:`selection_score`; the resumable
-    training state (``out``.train-state.*) always holds the last epoch.
-    """
-    report = progress or _silent
+    out: Path
+    weights: Path
+    device: torch.device
+    taxonomy: Taxonomy
+    spec: InputSpec
+    items: list[LoadedImage]
+    failed: list
+    train_idx: list[int]
+    val_idx: list[int]
+    heldout_idx: list[int]
+    heldout_eval: list[int]
+
+
+def _prepare_run(data_dir: Path, out: Path, cfg: TrainConfig, report: ProgressFn) -> _Prepared:
+    """Output paths, threads and seed, device, and the labelled images read and split (raises
+    FractoscopeError with the reason when they cannot be trained on)."""
     out = Path(out)
     if out.suffix == ".safetensors":
         out = out.with_suffix("")
@@ -472,6 +482,25 @@ def train(
         )
     if not tr_idx:
         raise FractoscopeError("no training images left after the validation split")
+    return _Prepared(out, weights, device, tax, spec, items, failed, tr_idx, va_idx, ho_idx, ho_eval)
+
+
+# ---------------------------------------------------------------------------------------------
+def train(
+    data_dir: Path, out: Path, cfg: TrainConfig, resume: bool = False, card_extra: dict | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train on ``data_dir`` (level1/level2/*); write ``out``.safetensors + ``out``.json.
+
+    The checkpoint written is the epoch with the best :func:`selection_score`; the resumable
+    training state (``out``.train-state.*) always holds the last epoch.
+    """
+    report = progress or _silent
+    run0 = _prepare_run(data_dir, out, cfg, report)
+    out, weights, device, tax, spec = run0.out, run0.weights, run0.device, run0.taxonomy, run0.spec
+    items, failed, tr_idx, va_idx, ho_idx, ho_eval = (
+        run0.items, run0.failed, run0.train_idx, run0.val_idx, run0.heldout_idx, run0.heldout_eval
+    )
 
     model = build_model(cfg, tax, report)
     frozen = freeze_early_layers(model, cfg.freeze_blocks)
