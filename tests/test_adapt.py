@@ -388,7 +388,7 @@ def test_mixed_library_adapts_from_update_model(data, tmp_path):
     """The window's *Update model* job, on a library filled with Label as (some images labelled
     with a mechanism only, which the window allows)."""
     from fractoscope.adapt.library import ReferenceLibrary
-    from fractoscope.gui.adapt_worker import adapt_job
+    from fractoscope.gui.library.adapt_worker import adapt_job
 
     src = tmp_path / "src"
     _mixed_tree(src, data)

@@ -158,6 +158,38 @@ def test_only_gui_and_pdf_renderer_import_qt():
     assert not bad, "\n".join(bad)
 
 
+# The window's parts live in feature folders of gui/ (see its __init__ docstring). A folder imports
+# the top level of gui/ and itself; only the window that composes the parts reaches into them all.
+GUI_FEATURES = ("viewer", "library", "batch", "case")
+GUI_COMPOSERS = {"fractoscope.gui.main_window"}
+# The one borrowing between parts: the case map draws the viewer's scale bar item.
+GUI_BORROWED = {("fractoscope.gui.case.view", "fractoscope.gui.viewer.viewer")}
+
+
+def _gui_feature(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["fractoscope", "gui"] and len(parts) > 2 and parts[2] in GUI_FEATURES else None
+
+
+def test_gui_feature_folders_stay_apart():
+    bad = [
+        f"{mod}:{line} imports {target}"
+        for mod, edges in GRAPH.items()
+        if mod.startswith("fractoscope.gui.") and mod not in GUI_COMPOSERS
+        for target, _, line in edges
+        if _gui_feature(target) not in (None, _gui_feature(mod)) and (mod, target) not in GUI_BORROWED
+    ]
+    bad = sorted(set(bad))
+    assert not bad, "\n".join(bad)
+
+
+def test_gui_feature_folders_exist():
+    # Guards the rule above: renamed folders would leave it nothing to check.
+    for feature in GUI_FEATURES:
+        assert any(_gui_feature(m) == feature for m in GRAPH), feature
+    assert {b for _, b in GUI_BORROWED} <= set(GRAPH) and GUI_COMPOSERS <= set(GRAPH)
+
+
 def test_commands_do_not_import_each_other():
     # Shared command plumbing lives in commands/_common.py; work lives in the layers below.
     bad = [
@@ -218,6 +250,10 @@ VIOLATIONS = [
     ("fractoscope.io._probe", "import pyqtgraph\n", "test_only_gui_and_pdf_renderer_import_qt", "fractoscope.io._probe"),
     ("fractoscope.commands._probe", "from fractoscope.commands import predict\n", "test_commands_do_not_import_each_other",
      "fractoscope.commands._probe"),
+    ("fractoscope.gui.batch._probe", "from fractoscope.gui.library import library_dock\n",
+     "test_gui_feature_folders_stay_apart", "fractoscope.gui.batch._probe"),
+    ("fractoscope.gui._probe", "def f():\n    from fractoscope.gui.viewer.viewer import LinkedViewer\n",
+     "test_gui_feature_folders_stay_apart", "fractoscope.gui._probe"),
     # io -> imaging closes the loop imaging -> io that the package already has
     ("fractoscope.io._probe", "from fractoscope.imaging import tiles\n", "test_no_import_cycles_between_packages",
      "imaging"),

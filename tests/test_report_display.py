@@ -86,7 +86,7 @@ def test_default_cam_colormap_is_the_viewers(qapp) -> None:
 
 
 def test_viewer_starts_with_the_default_colormap(qapp) -> None:
-    from fractoscope.gui.viewer import LinkedViewer
+    from fractoscope.gui.viewer.viewer import LinkedViewer
 
     v = LinkedViewer()
     try:  # the colormap the viewer draws CAMs with, as a table, against the PDF's
@@ -204,7 +204,7 @@ TILE_C = (
 
 
 def test_window_json_areas_and_report_decode_hand_made_tiles_top_down() -> None:
-    from fractoscope.gui.analysis_controller import tile_marks
+    from fractoscope.gui.viewer.analysis_controller import tile_marks
     from fractoscope.report.pictures import tile_class_index
 
     pred = _hand_tiles_prediction([(*TILE_A, 1.0), (*TILE_B, 0.5), (*TILE_C, 0.5), (*TILE_C, 0.0)])
@@ -231,7 +231,7 @@ def test_window_json_areas_and_report_decode_hand_made_tiles_top_down() -> None:
 
 
 def test_level1_only_window_labels_are_top_down_mechanisms() -> None:
-    from fractoscope.gui.analysis_controller import tile_marks
+    from fractoscope.gui.viewer.analysis_controller import tile_marks
 
     pred = _hand_tiles_prediction([(*TILE_A, 1.0), (*TILE_B, 1.0)], level2_trained=False)
     assert pred.tile_labels() == [("brittle_overload", None), ("corrosion", None)]
@@ -249,7 +249,7 @@ def bundled_analyzer():
 # (6 of 70 and 5 of 70 with the bundled hffnet2d-v2 when this test was written).
 @pytest.mark.parametrize("name", ["teplonogova/Zeiss_1.tif", "kit-data-manager/FeMoOx_AntiA_04_1k5x_CN.tif"])
 def test_window_tile_labels_equal_the_reports_on_real_images(name, sem_tiff_dir, bundled_analyzer) -> None:
-    from fractoscope.gui.analysis_controller import tile_marks
+    from fractoscope.gui.viewer.analysis_controller import tile_marks
     from fractoscope.io import read_sem
     from fractoscope.report.pictures import tile_class_index
 

@@ -1,15 +1,15 @@
 """The main window: composes the viewer, the side panels and the controllers.
 
-What the viewer shows lives in one Qt-free ``ViewerState`` (``gui/viewer_state.py``): the menu
-actions, toolbar check boxes and sliders write to it and follow it, the viewer draws it and the
+What the viewer shows lives in one Qt-free ``ViewerState`` (``gui/viewer/viewer_state.py``): the
+menu actions, toolbar check boxes and sliders write to it and follow it, the viewer draws it and the
 preferences are saved from it. The work is split into controllers, each in its own module:
 
-* ``FileListController`` (``gui/file_list.py``): the image list, opening files, recent files,
-  folders to the batch panel;
-* ``AnalysisController`` (``gui/analysis_controller.py``): the model run, its progress/cancel
+* ``FileListController`` (``gui/viewer/file_list.py``): the image list, opening files, recent
+  files, folders to the batch panel;
+* ``AnalysisController`` (``gui/viewer/analysis_controller.py``): the model run, its progress/cancel
   and what a result changes;
-* ``SetScaleController`` (``gui/set_scale.py``): the Set scale tool;
-* ``ExportController`` (``gui/exports.py``): view and PDF exports.
+* ``SetScaleController`` (``gui/viewer/set_scale.py``): the Set scale tool;
+* ``ExportController`` (``gui/viewer/exports.py``): view and PDF exports.
 
 Other features add themselves through ``add_dock_widget``, ``add_menu`` / ``tools_menu`` and
 ``add_shutdown`` (the reference library does), so this file does not grow with them.
@@ -53,20 +53,20 @@ from PySide6.QtWidgets import (
 from fractoscope.calibration import Calibration, format_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.gui import display
-from fractoscope.gui.analysis_controller import AnalysisController
-from fractoscope.gui.batch_panel import BatchPanel
+from fractoscope.gui.batch.batch_panel import BatchPanel
 from fractoscope.gui.case import install_case, is_case_folder
-from fractoscope.gui.exports import ExportController
-from fractoscope.gui.file_list import FileListController
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
-from fractoscope.gui.library_actions import install_library
-from fractoscope.gui.panels import ImageInfoPanel, MessageBar, ModelPanel, PredictionPanel
+from fractoscope.gui.library.library_actions import install_library
 from fractoscope.gui.preferences import PreferencesController
-from fractoscope.gui.set_scale import SetScaleController, SetScaleDialog
 from fractoscope.gui.settings import COLORMAPS, AppSettings
-from fractoscope.gui.surface import install_surface
-from fractoscope.gui.viewer import LinkedViewer
-from fractoscope.gui.viewer_state import ViewerState
+from fractoscope.gui.viewer.analysis_controller import AnalysisController
+from fractoscope.gui.viewer.exports import ExportController
+from fractoscope.gui.viewer.file_list import FileListController
+from fractoscope.gui.viewer.panels import ImageInfoPanel, MessageBar, ModelPanel, PredictionPanel
+from fractoscope.gui.viewer.set_scale import SetScaleController, SetScaleDialog
+from fractoscope.gui.viewer.surface import install_surface
+from fractoscope.gui.viewer.viewer import LinkedViewer
+from fractoscope.gui.viewer.viewer_state import ViewerState
 from fractoscope.gui.worker import (
     AnalysisResult,
     AnalysisService,

@@ -26,7 +26,7 @@ def _drop(widget, paths: list[Path]) -> None:
 
 def test_dropped_folder_runs_and_opens_stored_result(qtbot, tmp_path: Path, analyzer) -> None:
     from fractoscope.batch import load_stored_prediction
-    from fractoscope.gui.batch_panel import BatchPanel
+    from fractoscope.gui.batch.batch_panel import BatchPanel
 
     src = tmp_path / "drop"
     generate_dataset(src, per_class=1, seed=21, size=256, classes=["cleavage", "striations"])
@@ -55,7 +55,7 @@ def test_dropped_folder_runs_and_opens_stored_result(qtbot, tmp_path: Path, anal
     assert status == {"bad.tif": "failed", "cleavage_21_0.tif": "ok", "striations_21_0.tif": "ok"}
     assert panel.progress.value() == 1000
     bad = next(r for r in panel.model.rows if r.name == "bad.tif")
-    from fractoscope.gui.batch_panel import COL_CONFIDENCE, COL_ERROR
+    from fractoscope.gui.batch.batch_panel import COL_CONFIDENCE, COL_ERROR
 
     assert bad.record.error and panel.model.data(panel.model.index(panel.model.rows.index(bad), COL_ERROR))
     # each analysed image says whether its result is uncertain, as its record does
@@ -105,7 +105,7 @@ def test_dropped_folder_runs_and_opens_stored_result(qtbot, tmp_path: Path, anal
 
 
 def test_pause_and_cancel(qtbot, tmp_path: Path, analyzer) -> None:
-    from fractoscope.gui.batch_panel import BatchPanel
+    from fractoscope.gui.batch.batch_panel import BatchPanel
 
     src = tmp_path / "in"
     generate_dataset(src, per_class=2, seed=22, size=256, classes=["pitting", "cleavage"])
@@ -132,7 +132,12 @@ def test_pause_and_cancel(qtbot, tmp_path: Path, analyzer) -> None:
 def test_table_shows_a_flagged_row_as_not_recognised_with_its_guess_apart(qtbot):
     """Hand-set records, one flagged and one confident: the cells the table shows."""
     from fractoscope.batch import BatchRecord
-    from fractoscope.gui.batch_panel import COL_CLOSEST, COL_CONFIDENCE, COLUMNS, BatchTableModel
+    from fractoscope.gui.batch.batch_panel import (
+        COL_CLOSEST,
+        COL_CONFIDENCE,
+        COLUMNS,
+        BatchTableModel,
+    )
 
     model = BatchTableModel()
     flagged = BatchRecord(path="/d/a.tif", name="a.tif", status="ok")
@@ -159,7 +164,7 @@ def test_table_sorts_numbers_as_numbers_not_as_text(qtbot) -> None:
     "1 µm", "15 nm", "2 nm", "300 nm" sort (as text) 1 µm < 15 nm < 2 nm < 300 nm, as numbers
     2 nm < 15 nm < 300 nm < 1 µm. A failed row has no number and goes last when descending."""
     from fractoscope.batch.records import STATUS_FAILED, STATUS_OK, BatchRecord
-    from fractoscope.gui.batch_panel import COLUMNS, BatchPanel
+    from fractoscope.gui.batch.batch_panel import COLUMNS, BatchPanel
 
     panel = BatchPanel(lambda: None)
     qtbot.addWidget(panel)

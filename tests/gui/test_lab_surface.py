@@ -102,7 +102,7 @@ def test_single_image_uses_library_lab_stats_and_surface_combo(
 
 def test_batch_panel_lab_stats_checkbox_and_surface(qtbot, tmp_path, model_copy, lab_images) -> None:
     from fractoscope.analysis.pipeline import Analyzer
-    from fractoscope.gui.batch_panel import BatchPanel
+    from fractoscope.gui.batch.batch_panel import BatchPanel
 
     analyzer = Analyzer(model_copy, device="cpu")  # a card with training feature statistics
     panel = BatchPanel(lambda: analyzer)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fractoscope.gui.library_dock import LibraryWidget, build_label_menu
-from fractoscope.gui.similar_panel import SimilarPanel
+from fractoscope.gui.library.library_dock import LibraryWidget, build_label_menu
+from fractoscope.gui.library.similar_panel import SimilarPanel
 
 CLASSES = {"brittle_overload": "cleavage", "ductile_overload": "equiaxed_dimples", "fatigue": "striations"}
 

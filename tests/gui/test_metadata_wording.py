@@ -9,7 +9,7 @@ import pytest
 
 from fractoscope.calibration import Calibration
 from fractoscope.cli import main
-from fractoscope.gui.panels import ImageInfoPanel
+from fractoscope.gui.viewer.panels import ImageInfoPanel
 from fractoscope.io import read_sem
 from fractoscope.report.data import ImageReport
 

@@ -99,7 +99,7 @@ CARD = {"confidence": {"min_probability": 0.5, "ood": {"threshold": 3.8}}}
 
 def test_panel_words_a_flagged_and_a_confident_result(qtbot):
     from fractoscope.analysis.results import Confidence
-    from fractoscope.gui.panels import PredictionPanel
+    from fractoscope.gui.viewer.panels import PredictionPanel
 
     panel = PredictionPanel()
     qtbot.addWidget(panel)

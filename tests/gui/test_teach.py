@@ -123,8 +123,8 @@ def test_uncertain_result_offers_teaching_and_the_flow_adapts_and_switches(
 
 
 def test_teach_dialog_refuses_images_without_a_class(qtbot, tmp_path, images):
-    from fractoscope.gui.library_dock import LibraryWidget
-    from fractoscope.gui.teach_dialog import TeachDialog
+    from fractoscope.gui.library.library_dock import LibraryWidget
+    from fractoscope.gui.library.teach_dialog import TeachDialog
     from fractoscope.model.taxonomy import Taxonomy
 
     lib = LibraryWidget(tmp_path / "lib")

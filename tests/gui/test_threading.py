@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from fractoscope.errors import AnalysisCancelled
 from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
-from fractoscope.gui.batch_panel import BatchPanel
+from fractoscope.gui.batch.batch_panel import BatchPanel
 from fractoscope.gui.worker import JobQueue
 
 MAIN = threading.main_thread()

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings
 
 from fractoscope.gui import display
 from fractoscope.gui.settings import AppSettings
-from fractoscope.gui.viewer import LinkedViewer
+from fractoscope.gui.viewer.viewer import LinkedViewer
 
 
 def test_scale_bar_lengths_are_1_2_5_and_fit():

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from fractoscope.gui.viewer import LinkedViewer, TileMark
-from fractoscope.gui.viewer_state import ViewerState
+from fractoscope.gui.viewer.viewer import LinkedViewer, TileMark
+from fractoscope.gui.viewer.viewer_state import ViewerState
 
 
 def _viewer(qtbot, shape=(300, 400), size=(1000, 600), state=None) -> LinkedViewer:

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from fractoscope.gui.case.items import ANNOTATION_COLOUR, AnnotationItem, FrameItem
 from fractoscope.gui.case.jobs import LoadedCase, thumbnail_job
-from fractoscope.gui.viewer import ScaleBarItem
+from fractoscope.gui.viewer.viewer import ScaleBarItem
 from fractoscope.gui.worker import JobQueue
 from fractoscope.imaging.display import UNKNOWN_RGB, class_colours, hex_colour
 from fractoscope.report.case_data import case_taxonomy

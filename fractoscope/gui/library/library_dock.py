@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from fractoscope.adapt.dataset import UNTRAINED_CHILD_SUFFIX
 from fractoscope.adapt.library import ReferenceLibrary
 from fractoscope.errors import FractoscopeError
-from fractoscope.gui.adapt_worker import AdaptController, AdaptSummary, thumbnails_job
+from fractoscope.gui.library.adapt_worker import AdaptController, AdaptSummary, thumbnails_job
 from fractoscope.gui.worker import JobQueue
 
 ROOT_KEY = "library/root"

@@ -7,7 +7,7 @@ adapted to the lab's own judged images.
 2. The count per class and the cross-validated accuracy (the one ``fractoscope adapt`` reports)
    update as the library grows; each figure is kept, so the analyst sees it rise.
 3. Update model: the library's own "Update model" (``LibraryWidget.update_model``, the adaptation in
-   ``gui/adapt_worker.py``), and the window switches to the new model (``modelChosen``).
+   ``gui/library/adapt_worker.py``), and the window switches to the new model (``modelChosen``).
 
 Nothing here re-implements the adaptation: the accuracy check runs the same ``adapt_job`` into a
 temporary folder (features come from the cache, so a re-check costs a few seconds) and the update
@@ -50,7 +50,7 @@ from fractoscope.adapt.dataset import (
     UNTRAINED_CHILD_SUFFIX,
 )
 from fractoscope.analysis.wording import percent
-from fractoscope.gui.adapt_worker import AdaptSummary, adapt_job
+from fractoscope.gui.library.adapt_worker import AdaptSummary, adapt_job
 from fractoscope.gui.worker import JobFn, JobQueue
 from fractoscope.io.reader import is_supported
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from fractoscope.gui import display
-from fractoscope.gui.viewer_state import TileMark, ViewerState
+from fractoscope.gui.viewer.viewer_state import TileMark, ViewerState
 from fractoscope.gui.worker import AnalysisResult, AnalysisService, JobQueue
 
 

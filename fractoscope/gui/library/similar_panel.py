@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from fractoscope.adapt.library import SimilarImage
-from fractoscope.gui.adapt_worker import SIMILAR_K, FeatureService, similar_job
-from fractoscope.gui.library_dock import grey_pixmap
+from fractoscope.gui.library.adapt_worker import SIMILAR_K, FeatureService, similar_job
+from fractoscope.gui.library.library_dock import grey_pixmap
 from fractoscope.gui.worker import JobQueue
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 11

@@ -15,10 +15,10 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QMessageBox, QToolBar, QToolButton
 
-from fractoscope.gui.adapt_worker import AdaptSummary, list_models, models_dir_for
-from fractoscope.gui.library_dock import LibraryDock, library_root, set_library_root
-from fractoscope.gui.similar_panel import SimilarPanel
-from fractoscope.gui.teach_dialog import TeachDialog
+from fractoscope.gui.library.adapt_worker import AdaptSummary, list_models, models_dir_for
+from fractoscope.gui.library.library_dock import LibraryDock, library_root, set_library_root
+from fractoscope.gui.library.similar_panel import SimilarPanel
+from fractoscope.gui.library.teach_dialog import TeachDialog
 from fractoscope.gui.worker import JobQueue, load_image_job
 
 
@@ -183,7 +183,7 @@ class LibraryFeature(QObject):
             tabs.setCurrentWidget(self.similar)
 
     def _fill_label_menu(self) -> None:
-        from fractoscope.gui.library_dock import build_label_menu
+        from fractoscope.gui.library.library_dock import build_label_menu
 
         build_label_menu(self.w, self._taxonomy(), self.lib.library, self._label_current, menu=self.label_menu)
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from fractoscope.gui import display
-from fractoscope.gui.viewer_state import TileMark, ViewerState
+from fractoscope.gui.viewer.viewer_state import TileMark, ViewerState
 
 __all__ = ["ImagePane", "LinkedViewer", "ScaleBarItem", "TileGridItem", "TileMark", "ViewerState"]
 
