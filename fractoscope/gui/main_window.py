@@ -385,10 +385,7 @@ class MainWindow(QMainWindow):
     # ================================================================================ settings
     def _restore_settings(self) -> None:
         s = self.settings
-        if s.geometry is not None:
-            self.restoreGeometry(s.geometry)
-        if s.window_state is not None:
-            self.restoreState(s.window_state)
+        s.restore_window(self)
         for name, sp in self._splitters().items():
             sizes = s.splitter_sizes(name)
             if sizes and len(sizes) == sp.count() and sum(sizes) > 0:
@@ -414,8 +411,7 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         s = self.settings
-        s.geometry = self.saveGeometry()
-        s.window_state = self.saveState()
+        s.save_window(self)
         for name, sp in self._splitters().items():
             s.set_splitter_sizes(name, sp.sizes())
         for f, a in _SAVED_VIEW.items():
@@ -466,8 +462,7 @@ class MainWindow(QMainWindow):
                 self.add_shutdown(stop)
                 break
         self._docks.append(dock)
-        if self.settings.window_state is not None:
-            self.restoreState(self.settings.window_state)  # its saved place and visibility
+        self.settings.restore_window(self, geometry=False)  # its saved place and visibility
         return dock
 
     def add_menu(self, title: str, before: QMenu | None = None) -> QMenu:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtWidgets import QMainWindow, QWidget
 
 from fractoscope.imaging.display import DEFAULT_CAM_COLORMAP
 
@@ -20,6 +21,10 @@ FILE_ENV = "FRACTOSCOPE_SETTINGS_FILE"
 DEFAULT_ORG = "Fractoscope"
 APP_NAME = "fractoscope"
 MAX_RECENT = 10
+# QSettings groups of the windows whose place is kept ("window" is the main window's: the keys
+# saved settings already have).
+MAIN_WINDOW = "window"
+TEACH_WINDOW = "teach_window"
 
 DEVICES = ("auto", "cpu", "cuda")
 THEMES = ("dark", "light")
@@ -65,21 +70,34 @@ class AppSettings:
         self.q.sync()
 
     # --- window layout ---------------------------------------------------------------------
-    @property
-    def geometry(self) -> QByteArray | None:
-        return self._bytes("window/geometry")
+    # Every window's place goes through save_window / restore_window, so each one is kept the same
+    # way (geometry, and a main window's docks and toolbars) under its own group of keys.
+    def save_window(self, window: QWidget, name: str = MAIN_WINDOW) -> None:
+        """Keep ``window``'s geometry (and a QMainWindow's dock and toolbar places) as ``name``."""
+        self.q.setValue(f"{name}/geometry", window.saveGeometry())
+        if isinstance(window, QMainWindow):
+            self.q.setValue(f"{name}/state", window.saveState())
 
-    @geometry.setter
-    def geometry(self, value: QByteArray) -> None:
-        self.q.setValue("window/geometry", value)
+    def restore_window(self, window: QWidget, name: str = MAIN_WINDOW, *, geometry: bool = True) -> bool:
+        """Put ``window`` back where ``save_window`` left it; nothing saved leaves it as it is.
 
-    @property
-    def window_state(self) -> QByteArray | None:
-        return self._bytes("window/state")
+        ``geometry=False`` restores only a main window's dock places (for a dock added later).
+        True when something was restored.
+        """
+        done = False
+        saved = self.saved_geometry(name)
+        if geometry and saved is not None:
+            done = bool(window.restoreGeometry(saved))
+        state = self.saved_state(name)
+        if isinstance(window, QMainWindow) and state is not None:
+            done = bool(window.restoreState(state)) or done
+        return done
 
-    @window_state.setter
-    def window_state(self, value: QByteArray) -> None:
-        self.q.setValue("window/state", value)
+    def saved_geometry(self, name: str = MAIN_WINDOW) -> QByteArray | None:
+        return self._bytes(f"{name}/geometry")
+
+    def saved_state(self, name: str = MAIN_WINDOW) -> QByteArray | None:
+        return self._bytes(f"{name}/state")
 
     def splitter_sizes(self, name: str) -> list[int] | None:
         raw = self._get(f"splitters/{name}", None, str)

@@ -271,7 +271,7 @@ def test_settings_survive_restart(make_window, open_and_wait, qtbot, textured_ti
 
     w2 = make_window(size=None)  # geometry comes from the settings
     # (the offscreen platform clamps restored geometry to its small virtual screen)
-    assert w2.settings.geometry == geometry
+    assert w2.settings.saved_geometry() == geometry
     assert w2.opacity_slider.value() == 30 and w2.viewer.opacity == pytest.approx(0.3)
     assert w2.cmap_combo.currentText() == "viridis" and w2.viewer.cmap_name == "viridis"
     assert w2.act_l1.isChecked() and w2.act_three.isChecked()

@@ -19,6 +19,7 @@ from fractoscope.gui.library.adapt_worker import AdaptSummary, list_models, mode
 from fractoscope.gui.library.library_dock import LibraryDock, library_root, set_library_root
 from fractoscope.gui.library.similar_panel import SimilarPanel
 from fractoscope.gui.library.teach_dialog import TeachDialog
+from fractoscope.gui.settings import TEACH_WINDOW
 from fractoscope.gui.worker import JobQueue, load_image_job
 
 
@@ -164,6 +165,7 @@ class LibraryFeature(QObject):
             return self.teach
         path = getattr(self.w, "current_path", None)
         self.teach = TeachDialog(self.lib, self._taxonomy(), path, self.w)
+        self.w.settings.restore_window(self.teach, TEACH_WINDOW)  # where the analyst last left it
         res = getattr(self.w, "result", None)
         if res is not None:  # start on the class the model guessed: often the right mechanism
             pred = res.prediction
@@ -175,6 +177,7 @@ class LibraryFeature(QObject):
 
     def _teach_closed(self, _result: int) -> None:
         if self.teach is not None:
+            self.w.settings.save_window(self.teach, TEACH_WINDOW)
             self.teach.shutdown()
 
     def show_similar_tab(self) -> None:
@@ -340,6 +343,8 @@ class LibraryFeature(QObject):
         self.similar.back_button.setVisible(False)
 
     def shutdown(self) -> None:
+        if self.teach is not None and self.teach.isVisible():  # the window closes over it
+            self.w.settings.save_window(self.teach, TEACH_WINDOW)
         self.similar.shutdown()
         self.reference_loader.shutdown(5000)
 
