@@ -456,6 +456,86 @@ def test_batch_report(tmp_path: Path, app, analyzer) -> None:
             assert 0.1 * fov <= length <= 0.5 * fov
 
 
+def _many_thumbnails(tmp_path: Path, n: int) -> BatchReport:
+    """A batch report of ``n`` analysed images, each with a real square PNG thumbnail (no model
+    run: the layout is what is tested); every fifth one flagged, so both captions appear."""
+    import numpy as np
+    from PIL import Image
+
+    from fractoscope.imaging.display import class_colours
+    from fractoscope.model.taxonomy import Taxonomy
+    from fractoscope.report.data import BatchRow
+
+    tax = Taxonomy.default()
+    l1 = tax.level1[0]
+    l2 = tax.children(l1)[0]
+    ramp = np.tile(np.linspace(0, 255, 96, dtype=np.uint8), (96, 1))
+    rows = []
+    for i in range(n):
+        thumb = tmp_path / f"thumb-{i:02d}.png"
+        Image.fromarray(np.roll(ramp, 7 * i, axis=1)).save(thumb)
+        flagged = i % 5 == 0
+        rows.append(BatchRow(
+            name=f"image-{i:02d}.tif", path=f"/data/image-{i:02d}.tif", status="ok",
+            level1="" if flagged else l1, p_level1=None if flagged else 0.9,
+            level2="" if flagged else l2, p_level2=None if flagged else 0.8,
+            pixel_size_m=1e-6, thumbnail=thumb, image_width_px=768,
+            uncertain=flagged, uncertain_reason="low confidence" if flagged else "",
+            closest_level1=l1, closest_p_level1=0.45, closest_level2=l2, closest_p_level2=0.3,
+        ))  # fmt: skip
+    return BatchReport(
+        out_dir=tmp_path, rows=rows,
+        level1_counts=[(k, tax.display_name(k), 0) for k in tax.level1],
+        level2_counts=[(k, tax.display_name(k), 0) for k in tax.level2],
+        colours=class_colours(tax), model_name="m", model_sha256="0" * 64,
+        taxonomy={k: list(v) for k, v in tax.tree.items()}, app_version="t", device="cpu",
+        ignored=0, started_at="", names={k: tax.display_name(k) for k in tax.level1 + tax.level2},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("page", ["A4", "Letter"])
+def test_batch_thumbnail_rows_fit_the_page(tmp_path: Path, app, page) -> None:
+    """Rows of thumbnails over several pages: each cell (picture, name, class) whole on one page,
+    inside the body, not over the next row; a row goes to the next page only when it does not fit."""
+    from fractoscope.report.pdf import batch_report_pages
+
+    n = 50
+    rep = _many_thumbnails(tmp_path, n)
+    pdf = tmp_path / f"thumbs-{page}.pdf"
+    canvas = batch_report_pages(pdf, rep, META, page)
+    assert_layout_fits(pdf, canvas, page)
+    names = {r.name for r in rep.rows}
+    head = next(i for i, b in enumerate(canvas.boxes) if b.text == "Thumbnails")
+    # Drawing order per cell: its picture, its scale bar's label, its name, its class caption.
+    cells, boxes = [], canvas.boxes[head + 1 :]
+    for i, b in enumerate(boxes):
+        if b.kind != "image":
+            continue
+        k = next(j for j in range(i + 1, len(boxes)) if boxes[j].text in names)
+        name, caption = boxes[k], boxes[k + 1]
+        assert caption.kind == "text" and caption.text and caption.text not in names
+        cells.append((b, name, caption))
+    assert len(cells) == n
+    rows: dict[tuple[int, float], list] = {}
+    for cell in cells:
+        rows.setdefault((cell[0].page, round(cell[0].y, 2)), []).append(cell)
+    assert [len(r) for r in rows.values()] == [4] * (n // 4) + [n % 4]
+    assert len({p for p, _ in rows}) >= 3  # the thumbnails run over page breaks
+    for pic, name, caption in cells:
+        assert pic.page == name.page == caption.page  # a cell is never split
+        assert name.y >= pic.y + pic.h and caption.y >= name.y + name.h - 0.5
+        assert caption.y + caption.h <= canvas.bottom + 0.5
+    keys = list(rows)
+    for a, b in zip(keys, keys[1:], strict=False):
+        a_bottom = max(c[2].y + c[2].h for c in rows[a])
+        b_height = max(c[2].y + c[2].h for c in rows[b]) - b[1]
+        if a[0] == b[0]:
+            assert b[1] >= a_bottom, "a row runs into the next"
+        else:  # moved on: it would not have fitted under the previous row (rows 4 pt apart;
+            # a caption's box is about 1 pt shorter than its line)
+            assert a_bottom + b_height > canvas.bottom - 12, (a, b, a_bottom, b_height)
+
+
 def test_report_cli_single_and_batch(tmp_path: Path, analysed) -> None:
     import subprocess
     import sys

@@ -150,42 +150,61 @@ def _load_thumbnail(path) -> np.ndarray | None:
         return None  # a damaged thumbnail must not cost the whole report
 
 
+THUMB_COLUMNS, THUMB_GAP = 4, 10.0  # thumbnails per row, and the space between two
+THUMB_ROW_GAP = 4.0  # below a row's captions
+
+
+def _thumbnail_cell(c: Canvas, rep: BatchReport, r, x: float, top: float, tw: float, arr) -> float:
+    """One image's cell at (x, top): its thumbnail (``arr``, None: "no thumbnail") in a ``tw``
+    square, its name and its class; returns where the cell ends (also when measuring)."""
+    if arr is not None:
+        ph, pw = arr.shape[:2]
+        pw_, ph_ = (tw, tw * ph / pw) if pw >= ph else (tw * pw / ph, tw)
+        pic = Picture(arr, r.thumbnail_pixel_size_m(arr.shape[1]))
+        c.picture(x + (tw - pw_) / 2, top + (tw - ph_) / 2, pw_, pic, small_bar=True)
+    else:
+        c.text(x, top + tw / 2 - 5, tw, 10, "no thumbnail", 7, color=MUTED, align=CENTRE)
+    c.rect(x, top, tw, tw, stroke=RULE, width=0.4)
+    if r.uncertain:
+        c.rect(x, top, tw, 3, QColor(WARN_INK))
+    lh = c.line_height(7)
+    y = top + tw + 2
+    c.text(x, y, tw, lh, r.name, 7, bold=True)
+    y += lh
+    if r.uncertain:  # the guess, said to be one
+        l1, p1, l2, p2 = r.closest_level1, r.closest_p_level1, r.closest_level2, r.closest_p_level2
+    else:
+        l1, p1, l2, p2 = r.level1, r.p_level1, r.level2, r.p_level2
+    what = rep.names.get(l2, l2) if l2 else rep.names.get(l1, l1)
+    p = p2 if l2 else p1
+    caption = f"not recognised; closest {what.lower()} {pct(p)}" if r.uncertain else f"{what} {pct(p)}"
+    c.text(x, y, tw, lh, caption, 6.5, color=WARN_INK if r.uncertain else MUTED)
+    return y + lh
+
+
 def _thumbnails(c: Canvas, rep: BatchReport) -> None:
     ok_rows = [r for r in rep.rows if r.status == "ok"]
     if not ok_rows:
         return
-    cols, gap = 4, 10.0
-    tw = (c.width - (cols - 1) * gap) / cols
-    lh = c.line_height(7)
-    cell_h = tw + 2 * lh + 6
-    c.section("Thumbnails", need=cell_h)
-    for start in range(0, len(ok_rows), cols):
-        c.ensure(cell_h)
+    cols = THUMB_COLUMNS
+    tw = (c.width - (cols - 1) * THUMB_GAP) / cols
+    rows = [ok_rows[i : i + cols] for i in range(0, len(ok_rows), cols)]
+
+    def row_height(row) -> float:
+        # Measured by laying the cells out (nothing drawn, no thumbnail read): the height a row
+        # is paginated by is the one it is drawn with.
+        with c.measuring():
+            return max(_thumbnail_cell(c, rep, r, c.left, c.y, tw, None) for r in row) - c.y + THUMB_ROW_GAP
+
+    c.section("Thumbnails", need=row_height(rows[0]))
+    for row in rows:
+        h = row_height(row)
+        c.ensure(h)
         top = c.y
-        for k, r in enumerate(ok_rows[start : start + cols]):
-            x = c.left + k * (tw + gap)
+        for k, r in enumerate(row):
             arr = _load_thumbnail(r.thumbnail) if r.thumbnail is not None else None
-            if arr is not None:
-                ph, pw = arr.shape[:2]
-                pw_, ph_ = (tw, tw * ph / pw) if pw >= ph else (tw * pw / ph, tw)
-                pic = Picture(arr, r.thumbnail_pixel_size_m(arr.shape[1]))
-                c.picture(x + (tw - pw_) / 2, top + (tw - ph_) / 2, pw_, pic, small_bar=True)
-            else:
-                c.text(x, top + tw / 2 - 5, tw, 10, "no thumbnail", 7, color=MUTED, align=CENTRE)
-            c.rect(x, top, tw, tw, stroke=RULE, width=0.4)
-            if r.uncertain:
-                c.rect(x, top, tw, 3, QColor(WARN_INK))
-            c.text(x, top + tw + 2, tw, lh, r.name, 7, bold=True)
-            if r.uncertain:  # the guess, said to be one
-                l1, p1, l2, p2 = r.closest_level1, r.closest_p_level1, r.closest_level2, r.closest_p_level2
-            else:
-                l1, p1, l2, p2 = r.level1, r.p_level1, r.level2, r.p_level2
-            what = rep.names.get(l2, l2) if l2 else rep.names.get(l1, l1)
-            p = p2 if l2 else p1
-            caption = f"not recognised; closest {what.lower()} {pct(p)}" if r.uncertain else f"{what} {pct(p)}"
-            c.text(x, top + tw + 2 + lh, tw, lh, caption, 6.5,
-                   color=WARN_INK if r.uncertain else MUTED)  # fmt: skip
-        c.y = top + cell_h
+            _thumbnail_cell(c, rep, r, c.left + k * (tw + THUMB_GAP), top, tw, arr)
+        c.y = top + h
 
 
 def _failures(c: Canvas, rep: BatchReport) -> None:
