@@ -239,7 +239,8 @@ def test_uncalibrated_overview_positions_in_pixels(tmp_path: Path, app, frames_s
     doc = _pdf(out)
     first = _norm(doc.getAllText(0).text())
     assert "x (px)" in first and "y (px)" in first
-    assert "uncalibrated" in first and "centre" in first
+    assert "not calibrated (positions in overview pixels)" in first and "centre" in first
+    assert "uncalibrated" not in first  # the metadata views' wording (io.describe), not a second one
     cx, cy = OVERVIEW_SHAPE[1] / 2, OVERVIEW_SHAPE[0] / 2
     x, y = PLACE["striations"][:2]
     assert f"{x - cx:+.0f} {cy - y:+.0f} hand" in first

@@ -536,6 +536,29 @@ def test_batch_thumbnail_rows_fit_the_page(tmp_path: Path, app, page) -> None:
             assert a_bottom + b_height > canvas.bottom - 12, (a, b, a_bottom, b_height)
 
 
+def test_batch_report_says_not_calibrated_as_the_image_tab_does(tmp_path: Path, app) -> None:
+    """Images without a pixel size: the table's pixel size and each thumbnail's scale-bar badge
+    use the metadata views' wording ("not calibrated", io.describe), not a word of their own."""
+    from fractoscope.report.pdf import batch_report_pages
+
+    rep = _many_thumbnails(tmp_path, 3)
+    for r in rep.rows:
+        r.pixel_size_m = None
+    pdf = tmp_path / "bare.pdf"
+    canvas = batch_report_pages(pdf, rep, META, "A4")
+    assert_layout_fits(pdf, canvas, "A4")
+    _, texts, _ = _pdf_text(pdf)
+    text = _norm("\n".join(texts))
+    assert "uncal" not in text
+    head = next(i for i, b in enumerate(canvas.boxes) if b.text == "Thumbnails")
+    badges = [b.text for b in canvas.boxes[head:] if b.text == "not calibrated"]
+    assert len(badges) == 3  # one per thumbnail
+    # The table's pixel size cells (the words may wrap in the narrow column), one per row.
+    cells = [b.text for b in canvas.boxes[:head] if b.text in ("not calibrated", "not", "calibrated")]
+    assert " ".join(cells) == " ".join(["not calibrated"] * 3)
+    assert text.count("calibrated") == 6  # read back from the PDF: 3 cells and 3 badges
+
+
 def test_report_cli_single_and_batch(tmp_path: Path, analysed) -> None:
     import subprocess
     import sys

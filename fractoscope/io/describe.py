@@ -86,16 +86,21 @@ def stage_text(stage: dict | None) -> str:
     return "  ".join(parts)
 
 
+def pixel_size_text(px: float | None, py: float | None = None) -> str:
+    """A pixel size as every view shows it: "4.54 nm" ("x × y" when not square), or
+    ``NOT_CALIBRATED`` without one (the batch table and the PDFs' pictures say it this way too)."""
+    if px is None or px <= 0:
+        return NOT_CALIBRATED
+    text = format_length(px)
+    if py is not None and abs(py - px) > 1e-6 * px:
+        text += f" {TIMES} {format_length(py)}"
+    return text
+
+
 def metadata_text(d: dict) -> MetadataText:
     """The display strings of a ``describe()`` summary (or of ``info --json`` output)."""
     rows, cols = d["shape"]
-    px, py = d.get("pixel_size_m"), d.get("pixel_size_y_m")
-    if px is not None:
-        pixel = format_length(px)
-        if py is not None and abs(py - px) > 1e-6 * px:
-            pixel += f" {TIMES} {format_length(py)}"
-    else:
-        pixel = NOT_CALIBRATED
+    pixel = pixel_size_text(d.get("pixel_size_m"), d.get("pixel_size_y_m"))
     fov = d.get("field_of_view_m")
     bar, source = int(d.get("databar_rows") or 0), d.get("databar_source") or "none"
     if bar:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fractoscope.calibration import format_length
 from fractoscope.imaging.display import UNKNOWN_RGB, class_colours, shrink, to_grey_u8
+from fractoscope.io.describe import NOT_CALIBRATED
 from fractoscope.report.data import Picture
 
 # The map page prints the overview about 17 cm wide: 1600 px is ~240 dpi, plenty for a map.
@@ -244,7 +245,7 @@ class CaseReport:
                 f" x {format_length(rows * self.overview_pixel_size_m)}"
             )
         else:
-            s += ", uncalibrated (positions in overview pixels)"
+            s += f", {NOT_CALIBRATED} (positions in overview pixels)"
         return s
 
 

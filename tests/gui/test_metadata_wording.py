@@ -78,3 +78,21 @@ def test_not_calibrated_reads_the_same_everywhere(qtbot, sem_tiff_dir, capsys, z
     assert info["pixel size"].startswith("not calibrated")
     assert panel.value("Field of view") == info["field of view"] == "not calibrated"
     assert info["magnification"] == "not recorded" and info["vendor"] == "not recorded"
+
+
+def test_batch_table_says_not_calibrated_as_the_image_tab_does(qtbot, sem_tiff_dir):
+    """A real file without a scale: the Batch table's pixel size cell reads as the Image tab's."""
+    from fractoscope.batch import BatchRecord
+    from fractoscope.gui.batch.batch_panel import COLUMNS, BatchTableModel
+
+    sem = read_sem(sem_tiff_dir / "rosettasciio" / "test_loading_image_saved_with_imageJ_no_scale.tif")
+    assert not sem.calibration.is_calibrated
+    panel = ImageInfoPanel()
+    qtbot.addWidget(panel)
+    panel.set_image(sem)
+    model = BatchTableModel()
+    rec = BatchRecord(path=str(sem.path), name=sem.name, status="ok", pixel_size_m=sem.calibration.pixel_size_x_m)
+    rec.set_answer("fatigue", 0.97, "striations", 0.9, False, "")
+    model.set_status(rec.path, "ok", rec)
+    cell = model.data(model.index(0, COLUMNS.index("Pixel size")))
+    assert cell == panel.value("Pixel size") == "not calibrated"

@@ -60,10 +60,10 @@ from fractoscope.batch import (
     run_batch,
 )
 from fractoscope.batch.inputs import collect_inputs
-from fractoscope.calibration import format_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.gui.background import Drain, Outbox, ensure_qt_free, start_worker
 from fractoscope.gui.gc_guard import collect_garbage_in_gui_thread
+from fractoscope.io.describe import pixel_size_text
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class BatchTableModel(QAbstractTableModel):
             3: f"{r.p_level1:.3f}" if r.p_level1 is not None else "",
             4: r.level2 or ("not trained" if r.level1 else ""),
             5: f"{r.p_level2:.3f}" if r.p_level2 is not None else "",
-            6: format_length(r.pixel_size_m) if r.pixel_size_m else "uncalibrated",
+            6: pixel_size_text(r.pixel_size_m),  # the Image tab's wording (io.describe)
             COL_CONFIDENCE: confidence,
             COL_CLOSEST: closest,
             COL_ERROR: "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor
 
-from fractoscope.calibration import format_length
+from fractoscope.io.describe import pixel_size_text
 from fractoscope.report.data import BatchReport, ModelProvenance, Picture, ReportMeta
 from fractoscope.report.pdf.canvas import (
     ACCENT,
@@ -90,7 +90,7 @@ def _table(c: Canvas, rep: BatchReport) -> None:
             # Not a verdict: no class in the Level columns, the guess under "Closest".
             rows.append(
                 [str(i), r.name, NOT_RECOGNISED_CELL, "", "", "", closest_cell(rep, r),
-                 format_length(r.pixel_size_m) if r.pixel_size_m else "uncal.", UNCERTAIN_MARK]
+                 pixel_size_text(r.pixel_size_m), UNCERTAIN_MARK]
             )  # fmt: skip
             styles.append({"colors": {2: WARN_INK, 8: WARN_INK}})
         elif r.status == "ok":
@@ -103,7 +103,7 @@ def _table(c: Canvas, rep: BatchReport) -> None:
                     rep.names.get(r.level2, r.level2) if r.level2 else "not trained",
                     pct(r.p_level2),
                     "",
-                    format_length(r.pixel_size_m) if r.pixel_size_m else "uncal.",
+                    pixel_size_text(r.pixel_size_m),
                     "ok",
                 ]
             )
@@ -127,7 +127,7 @@ def _table(c: Canvas, rep: BatchReport) -> None:
         styles=styles,
         size=7.5,
         row_h=12,
-        wrap_cols=(6,),
+        wrap_cols=(6, 7),  # "not calibrated" takes two lines in the pixel size column
     )
     if rep.uncertain:
         c.paragraph(

@@ -29,6 +29,7 @@ from fractoscope.analysis.wording import percent
 from fractoscope.calibration import format_length, nice_length
 from fractoscope.errors import FractoscopeError
 from fractoscope.imaging.display import DEFAULT_CAM_COLORMAP, colormap_lut
+from fractoscope.io.describe import NOT_CALIBRATED
 from fractoscope.report.data import Picture
 
 DPI = 300
@@ -513,9 +514,9 @@ class Canvas:
         fs = 6.0 if small else 7.0
         width_m = pic.width_m
         if not width_m:
-            bw = self.text_width("uncalibrated", fs) + 8
+            bw = self.text_width(NOT_CALIBRATED, fs) + 8  # the metadata views' wording
             self.rect(x + 3, y + h - 14, bw, 11, QColor(0, 0, 0, 150), radius=2)
-            self.text(x + 3, y + h - 13.5, bw, 10, "uncalibrated", fs, color=WHITE, align=CENTRE)
+            self.text(x + 3, y + h - 13.5, bw, 10, NOT_CALIBRATED, fs, color=WHITE, align=CENTRE)
             return
         length_m = nice_length(width_m * (0.3 if small else 0.22))
         bar = w * length_m / width_m
