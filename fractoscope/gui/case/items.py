@@ -32,6 +32,20 @@ ANNOTATION_COLOUR = QColor(255, 214, 0)  # no mechanism uses it (they take Table
 SELECTED_COLOUR = QColor(0, 230, 255)
 
 
+def _left_drag(item: pg.GraphicsObject, ev, enabled: bool) -> tuple[QPointF, QPointF] | None:
+    """A left-button drag of ``item`` while ``enabled``: accepted, and (where the pointer is, where
+    the button went down) in the parent's coordinates. None when the drag is not the item's (it is
+    ignored, so the view pans) or the item has no parent yet."""
+    if ev.button() != Qt.MouseButton.LeftButton or not enabled:
+        ev.ignore()
+        return None
+    ev.accept()
+    parent = item.parentItem()
+    if parent is None:
+        return None
+    return parent.mapFromScene(ev.scenePos()), parent.mapFromScene(ev.buttonDownScenePos())
+
+
 def _cosmetic(colour: QColor, width: float, style=Qt.PenStyle.SolidLine) -> QPen:
     pen = QPen(colour)
     pen.setCosmetic(True)  # the same width on screen at every zoom
@@ -156,17 +170,12 @@ class FrameItem(pg.GraphicsObject):
             self.on_click(self.name)
 
     def mouseDragEvent(self, ev) -> None:  # noqa: N802
-        if ev.button() != Qt.MouseButton.LeftButton or not self.movable:
-            ev.ignore()
+        points = _left_drag(self, ev, self.movable)
+        if points is None:
             return
-        ev.accept()
-        parent = self.parentItem()
-        if parent is None:
-            return
-        here = parent.mapFromScene(ev.scenePos())
+        here, down = points
         if ev.isStart():
-            start = parent.mapFromScene(ev.buttonDownScenePos())
-            self._drag_start = (start, self.rotation(), self.pos())
+            self._drag_start = (down, self.rotation(), self.pos())
         if self._drag_start is None:
             return
         start, rot0, pos0 = self._drag_start
@@ -323,16 +332,12 @@ class AnnotationItem(pg.GraphicsObject):
             self.on_click(self, bool(ev.double()))
 
     def mouseDragEvent(self, ev) -> None:  # noqa: N802
-        if ev.button() != Qt.MouseButton.LeftButton or not self.interactive:
-            ev.ignore()
+        points = _left_drag(self, ev, self.interactive)
+        if points is None:
             return
-        ev.accept()
-        parent = self.parentItem()
-        if parent is None:
-            return
-        here = parent.mapFromScene(ev.scenePos())
+        here, down = points
         if ev.isStart():
-            self._drag = (parent.mapFromScene(ev.buttonDownScenePos()), [QPointF(q) for q in self.points])
+            self._drag = (down, [QPointF(q) for q in self.points])
         if self._drag is None:
             return
         start, pts0 = self._drag

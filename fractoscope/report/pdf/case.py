@@ -554,19 +554,13 @@ def case_report_pages(
     return draw_case_report(content, path, page_size, meta)
 
 
-def write_case_report(
-    case,
-    path: Path | str,
-    page_size: str = "A4",
-    meta: ReportMeta | None = None,
-    predictions: Mapping[str, object] | None = None,
-    taxonomy=None,
-    progress: Callable[[float, str], None] | None = None,
-) -> Path:
+def write_case_report(case, path: Path | str, page_size: str = "A4", meta: ReportMeta | None = None, **options) -> Path:
     """The case report of ``case`` (``fractoscope.case.model.Case``) written atomically to
-    ``path``. ``predictions``: frame path -> Prediction for the full per-frame result (by default
-    the predictions the case's analysis stored); frames without one show their stored result."""
-    case_report_pages(case, path, page_size, meta, predictions, taxonomy, progress)
+    ``path``: ``case_report_pages``, returning the path. ``options`` are that function's
+    (``predictions``: frame path -> Prediction for the full per-frame result, by default the
+    predictions the case's analysis stored, frames without one showing their stored result;
+    ``taxonomy``; ``progress``)."""
+    case_report_pages(case, path, page_size, meta, **options)
     return Path(path)
 
 
