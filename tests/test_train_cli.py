@@ -38,6 +38,10 @@ def test_train_writes_checkpoint_and_resumes(tiny_set, tmp_path, capsys):
     loaded = load_checkpoint(out.with_suffix(".safetensors"))
     card = loaded.card
     assert len(card["training"]["history"]) == 2
+    # Strict JSON (no NaN for the absent held-out figures): other tools read the card.
+    text = out.with_suffix(".json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"model card holds {c}"))
+    assert card["training"]["history"][0]["heldout_level1_accuracy"] is None
     assert sorted(loaded.taxonomy.level2) == sorted(p.name for p in tiny_set.glob("*/*") if p.is_dir())
 
 

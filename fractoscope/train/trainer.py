@@ -572,7 +572,8 @@ def _card(model, tax, weights, cfg, spec, history, items, failed, data_dir, px_r
         "validation": f"tile accuracy on one {spec.tile_size}-px crop per validation / held-out image "
         "(seeded position, stored scale, no photometric change; every second image given as uncalibrated)",
         "config": asdict(cfg),
-        "history": [asdict(h) for h in history],
+        # NaN (no held-out images) as null: the card is read by other tools, and strict JSON has no NaN.
+        "history": [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(h).items()} for h in history],
         "selected_epoch": selected,
         "fractoscope_version": __version__,
         "torch_version": torch.__version__,
