@@ -37,8 +37,9 @@ def analyzer():
 #
 # hffnet2d-v3 (frozen ImageNet/DINOv2 backbones, trained on generator 26e020c with the issue-23
 # low-magnification families) is held to issue 23's regression floors instead, level 1 >= 0.95 and
-# level 2 >= 0.90 on a fresh seed: it scored 0.960 / 0.927 on seed 4242 (model card). Seeds 7373 and
-# 8484 have not been measured with it.
+# level 2 >= 0.90 on a fresh seed. With tiles overlapping by a third it scored 0.957 / 0.927 on seed
+# 4242, 0.960 / 0.943 on seed 7373 and 0.953 / 0.913 on seed 8484 (`fractoscope evaluate`, model
+# card), so the slow test below passes on all three, but with one or two images to spare.
 REGRESSION_FLOOR = (0.90, 0.88)
 TARGET_FLOOR = (0.95, 0.90)
 

@@ -199,6 +199,17 @@ def test_second_run_on_same_outdir_is_refused_while_locked(
         holder.close()
 
 
+def _leaves(d):
+    if isinstance(d, dict):
+        for v in d.values():
+            yield from _leaves(v)
+    elif isinstance(d, list):
+        for v in d:
+            yield from _leaves(v)
+    else:
+        yield d
+
+
 def test_stored_prediction_round_trip(tmp_path: Path, analyzer) -> None:
     from fractoscope.batch import save_prediction
     from fractoscope.io import read_sem
@@ -213,6 +224,15 @@ def test_stored_prediction_round_trip(tmp_path: Path, analyzer) -> None:
     np.testing.assert_allclose(back.cams_level2, pred.cams_level2)
     assert back.to_json_dict() == pred.to_json_dict()
     assert back.class_area_fractions(2) == pred.class_area_fractions(2)
+    # The card comes back without the fitted arrays (the stored confidence stands for them), with
+    # every threshold and figure a report reads.
+    card, stored = pred.model.card, back.model.card
+    assert "base64" in json.dumps(card) and '"base64": null' in json.dumps(stored)
+    assert not any(len(str(v)) > 1000 for v in _leaves(stored))
+    assert stored["confidence"]["ood"]["threshold"] == card["confidence"]["ood"]["threshold"]
+    assert stored["confidence"]["min_probability"] == card["confidence"]["min_probability"]
+    assert stored["metrics"] == card["metrics"] and stored["sha256"] == card["sha256"]
+    assert back.confidence.to_dict() == pred.confidence.to_dict()
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     from fractoscope.errors import FractoscopeError
 
