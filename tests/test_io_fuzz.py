@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import tifffile
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fractoscope.calibration import is_plausible_pixel_size
@@ -48,6 +48,7 @@ def _mutate(data: bytes, ops) -> bytes:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(mutation, min_size=1, max_size=4))
+@example(ops=[("flip", 12, 1)])  # found by this test: a header shape of tuples (TypeError before)
 def test_mutated_tiff(tmp_path, ops):
     path = tmp_path / "m.tif"
     path.write_bytes(_mutate(SEED, ops))

@@ -80,9 +80,15 @@ def finalize(data: np.ndarray, notes: list[str]) -> np.ndarray:
 def tiff_layout(page) -> tuple[int, int, int]:
     """(rows, cols, samples) from a tifffile page's header, refusing volumes and odd samples."""
     separate, depth, rows, cols, contig = page.shaped
+    try:
+        # A damaged header can give tifffile a shape made of tuples (one flipped bit in the
+        # ImageJ seed file's byte 12 did): that is a bad file, not a bug to show as a traceback.
+        separate, depth, rows, cols, contig = (int(v) for v in (separate, depth, rows, cols, contig))
+    except (TypeError, ValueError):
+        raise ImageReadError(f"unreadable TIFF header (page shape {page.shaped!r})") from None
     if depth != 1:
         raise ImageReadError(f"unsupported layout: volumetric page ({depth} slices)")
-    samples = int(separate) * int(contig)
+    samples = separate * contig
     if samples > 4:
         raise ImageReadError(f"unsupported layout: {samples} samples per pixel")
     if page.dtype is None:
