@@ -47,7 +47,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapt")
     raw = root / "raw"
     classes = [c for kids in CLASSES.values() for c in kids]
-    generate_dataset(raw, per_class=2 * PER_CLASS, seed=31, size=SIZE, classes=classes)
+    generate_dataset(raw, per_class=2 * PER_CLASS, seed=31, size=SIZE, classes=classes, workers=2)
     for f in sorted(raw.rglob("*.tif")):
         index = int(f.stem.rsplit("_", 1)[1])
         split = "train" if index < PER_CLASS else "test"

@@ -44,12 +44,13 @@ def _data_rows(out: Path) -> int:
 
 def test_resume_after_kill_9(tmp_path: Path) -> None:
     src = tmp_path / "in"
-    # 512 px (9 tiles each) so the run is still busy when the first row lands.
+    # 384 px (9 tiles each, ~0.4 s of network per image) so the run is still busy when the first
+    # row lands: the kill comes within 5 ms of it.
     generate_dataset(
         src,
         per_class=1,
         seed=7,
-        size=512,
+        size=384,
         classes=[
             "striations",
             "cleavage",

@@ -120,7 +120,7 @@ def calibrated(tmp_path_factory):
     data = root / "data"
     # A synth folder: for a model whose card lists held-out generator families, calibrate uses
     # those images as the reference, as in production.
-    generate_dataset(data, per_class=4, seed=9101, size=384)
+    generate_dataset(data, per_class=4, seed=9101, size=320, workers=2)  # 4 tiles each: the fit, not the image size, is tested
     # A non-default number of principal axes: the card's command must say so to reproduce the fit.
     rc = main(["calibrate", str(model), str(data), "--device", "cpu", "--components", "32"])
     assert rc == 0
@@ -192,7 +192,7 @@ def test_fresh_generated_images_are_mostly_not_flagged_unlike(calibrated):
     from fractoscope.synth import generate_dataset
 
     _, analyzer, root = calibrated
-    paths = generate_dataset(root / "fresh", per_class=1, seed=9202, size=384)
+    paths = generate_dataset(root / "fresh", per_class=1, seed=9202, size=320)
     unlike = [REASON_OOD in analyzer.analyze(read_sem(p), with_cams=False).confidence.reason for p in paths]
     assert sum(unlike) <= 2, unlike
 

@@ -119,14 +119,21 @@ def test_blank_image_is_refused_not_classified(analyzer):
 
 
 def test_coarse_images_are_enlarged_at_most_twice(analyzer):
+    from dataclasses import replace
+
     from fractoscope.calibration import Calibration
     from fractoscope.io import read_sem
 
-    sem = read_sem(_sample())
+    # A 320-px corner (no data bar): enlarged twice it is 25 tiles, not the whole frame's ~100.
+    sem = replace(read_sem(_sample()), databar_rows=0)
+    sem = replace(sem, data=sem.data[:320, :320])
     _, hi = analyzer.model_info.pixel_size_range_m
     coarse = sem.with_calibration(Calibration.isotropic(hi * 10, "manual"))
     pred = analyzer.analyze(coarse, with_cams=False)
     assert pred.analysis_pixel_size_m == pytest.approx(hi * 5, rel=0.02)
+    assert pred.image_shape == (320, 320)
+    # 640 analysis px, 192-px tiles a third apart (128 px): ceil((640 - 192) / 128) + 1 = 5 per side
+    assert pred.timings["tiles_run"] <= len(pred.tiles) == 25
     assert any("not resolved" in w for w in pred.warnings)
 
 

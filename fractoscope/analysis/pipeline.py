@@ -14,6 +14,7 @@ import torch
 
 from fractoscope.analysis.confidence import ConfidenceModel
 from fractoscope.analysis.results import Confidence, ModelInfo, Prediction, TilePrediction
+from fractoscope.analysis.tilecache import TileCache, backbone_digest, shared_cache, tile_keys
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.imaging import (
     PreparedImage,
@@ -100,6 +101,7 @@ class Analyzer:
         batch_size: int = 16,
         skip_blank_tiles: bool = True,
         precision: str = "fp32",
+        tile_cache: bool | TileCache = True,
     ) -> None:
         self._loaded: LoadedModel = load_checkpoint(Path(model_path) if model_path else None)
         # Where the weights came from: a batch run on Dask ships this file to its workers.
@@ -125,6 +127,12 @@ class Analyzer:
         self.input_spec = self._loaded.info.input_spec
         # Temperatures and out-of-distribution statistics from the card (identity without them).
         self.confidence_model = ConfidenceModel.from_card(self._loaded.info.confidence_card)
+        # Backbone outputs of tiles already seen (fractoscope.analysis.tilecache): True = the
+        # process's shared cache, False = none (benchmarks that time repeated runs of one image).
+        if tile_cache is True:
+            tile_cache = shared_cache()
+        self.tile_cache: TileCache | None = None if tile_cache is False else tile_cache
+        self._backbone_key = backbone_digest(self._loaded.model) if self.tile_cache is not None else b""
 
     # --- model / device ----------------------------------------------------------------------
     @property
@@ -206,7 +214,8 @@ class Analyzer:
 
         ``pixel_size_m``: one for all tiles, or an (N,) array (NaN = unknown) when the tiles
         come from several images."""
-        x = torch.from_numpy(self.input_spec.standardise(tiles))[:, None].to(self._device)
+        xs = self.input_spec.standardise(tiles)
+        x = torch.from_numpy(xs)[:, None].to(self._device)
         x = x.contiguous(memory_format=torch.channels_last)
         if isinstance(pixel_size_m, np.ndarray):
             scale = torch.from_numpy(pixel_size_m.astype(np.float32) * np.float32(1e9)).to(self._device)
@@ -214,8 +223,12 @@ class Analyzer:
             nm = float("nan") if pixel_size_m is None else pixel_size_m * 1e9
             scale = torch.full((x.shape[0],), nm, device=self._device)
         half = torch.autocast(self._device.type, dtype=torch.float16, enabled=self.precision == "fp16")
+        model = self._loaded.model
         with torch.inference_mode(), half:
-            out = self._loaded.model(x, scale, with_cams=with_cams)
+            if self._caching():
+                out = model.fuse(*self._cached_backbone(xs, x), pixel_size_nm=scale, with_cams=with_cams)
+            else:
+                out = model(x, scale, with_cams=with_cams)
             feats = torch.cat([out.features_level1.mean((2, 3)), out.features_level2.mean((2, 3))], 1)
         return TileOutputs(
             out.logits_level1.float().cpu().numpy(),
@@ -224,6 +237,29 @@ class Analyzer:
             out.cam_level1.float().cpu().numpy() if with_cams else None,
             out.cam_level2.float().cpu().numpy() if with_cams else None,
         )
+
+    def _caching(self) -> bool:
+        # CPU fp32 only: there the backbones dominate; on a GPU they are cheap next to the copies.
+        c = self.tile_cache
+        return c is not None and c.enabled and self._device.type == "cpu" and self.precision == "fp32"
+
+    def _cached_backbone(self, xs: np.ndarray, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``model.backbone(x)``, taking the tiles the cache holds from it and running the rest."""
+        cache = self.tile_cache
+        keys = tile_keys(self._backbone_key, xs)
+        got = [cache.get(k) for k in keys]
+        miss = [i for i, g in enumerate(got) if g is None]
+        if miss:
+            ran = self._loaded.model.backbone(x if len(miss) == len(keys) else x[miss])
+            if len(miss) == len(keys):
+                # Nothing cached (the usual first analysis): the batch as the network made it.
+                for k, i in enumerate(miss):
+                    cache.put(keys[i], tuple(t[k].clone() for t in ran))
+                return ran
+            for k, i in enumerate(miss):
+                got[i] = tuple(t[k].clone() for t in ran)
+                cache.put(keys[i], got[i])
+        return tuple(torch.stack([g[j] for g in got]) for j in range(len(got[0])))
 
     def infer_tiles(
         self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True

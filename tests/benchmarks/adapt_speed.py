@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_dataset(data, per_class=per, seed=2026, size=args.size, classes=MORPHOLOGIES)
         t_gen = time.perf_counter() - t0
         files = sorted(p for p in data.rglob("*") if p.suffix.lower() in (".tif", ".tiff", ".png", ".jpg"))
-        analyzer = Analyzer(device=args.device)  # loaded once: both runs pay the same
+        analyzer = Analyzer(device=args.device, tile_cache=False)  # loaded once: both runs pay the same
         runs = []
         for name in ("first", "cached"):
             t = time.perf_counter()

@@ -112,7 +112,7 @@ def main() -> int:
     from fractoscope.commands.bench import _generated_image, _size
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="fractoscope-bench-"))
-    analyzer = Analyzer(device="cpu")
+    analyzer = Analyzer(device="cpu", tile_cache=False)
     print(
         f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
         f"load average {os.getloadavg()[0]:.1f} at start"

@@ -59,8 +59,15 @@ def main() -> int:
     if (args.folder is None) == (args.generate <= 0):
         ap.error("give a folder of images or --generate N")
 
+    import os
+
     import torch
 
+    from fractoscope.analysis.tilecache import SIZE_ENV
+
+    # Every round must run the network: the in-process tile cache would answer later rounds from
+    # the first one's backbone outputs (same images, same process).
+    os.environ[SIZE_ENV] = "0"
     with tempfile.TemporaryDirectory(prefix="batch-vs-predict-") as d:
         tmp = Path(d)
         if args.generate:

@@ -35,7 +35,7 @@ def _tiles(n: int) -> torch.Tensor:
     from fractoscope.imaging import extract_tiles, tile_grid
     from fractoscope.io import read_sem
 
-    analyzer = Analyzer(device="cpu")
+    analyzer = Analyzer(device="cpu", tile_cache=False)
     with tempfile.TemporaryDirectory() as d:
         sem = read_sem(_generated_image(Path(d), 1280, 960))
     prep = analyzer.prepare(sem)

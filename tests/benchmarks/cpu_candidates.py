@@ -225,7 +225,7 @@ def main() -> int:
 
     from fractoscope.analysis.pipeline import Analyzer
 
-    analyzer = Analyzer(device="cpu")
+    analyzer = Analyzer(device="cpu", tile_cache=False)
     model = analyzer.model.eval()
     n = -(-args.tiles // args.batch) * args.batch
     x, nm = _tiles(analyzer, n, args.size)

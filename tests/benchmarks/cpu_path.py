@@ -44,7 +44,7 @@ def main() -> int:
     from fractoscope.imaging import extract_tiles, tile_grid
     from fractoscope.io import read_sem
 
-    analyzer = Analyzer(device="cpu")
+    analyzer = Analyzer(device="cpu", tile_cache=False)
     model = analyzer.model
     spec = analyzer.input_spec
     w, h = _size(args.size)

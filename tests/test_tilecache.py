@@ -1,0 +1,142 @@
+"""The in-memory tile cache: an image analysed again skips the backbones and gets the same answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fractoscope.analysis.tilecache import TileCache, backbone_digest
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    from fractoscope.io import read_sem
+    from fractoscope.synth.generate import generate_dataset
+
+    out = tmp_path_factory.mktemp("tilecache")
+    paths = generate_dataset(out, per_class=1, seed=515, size=384, classes=["cleavage", "striations"])
+    return [read_sem(p) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The network run on every tile, every time: what any cached answer must equal."""
+    from fractoscope.analysis.pipeline import Analyzer
+
+    return Analyzer(device="cpu", tile_cache=False)
+
+
+def _assert_same(got, want):
+    # Tiles taken from the cache are stacked into a batch of another make-up than the one that
+    # computed them; measured: identical here, the bound allows for a kernel's batch-size rounding.
+    np.testing.assert_allclose(got.p_level1, want.p_level1, atol=1e-5)
+    np.testing.assert_allclose(got.p_level2, want.p_level2, atol=1e-5)
+    np.testing.assert_allclose(got.tile_features, want.tile_features, atol=1e-4)
+    span = float(np.ptp(want.cams_level1))
+    np.testing.assert_allclose(got.cams_level1, want.cams_level1, atol=1e-4 * span)
+    np.testing.assert_allclose(got.cams_level2, want.cams_level2, atol=1e-4 * float(np.ptp(want.cams_level2)))
+
+
+def test_second_analysis_reads_the_cache_and_gives_the_same_answer(images, reference):
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.calibration import Calibration
+
+    cache = TileCache(256 << 20)
+    a = Analyzer(device="cpu", tile_cache=cache)
+    sem = images[0]
+    want = reference.analyze(sem)
+    first = a.analyze(sem)
+    n = int(first.timings["tiles_run"])
+    assert n > 1 and (cache.hits, cache.misses, len(cache)) == (0, n, n)
+    _assert_same(first, want)
+    again = a.analyze(sem)
+    assert (cache.hits, cache.misses) == (n, n)  # no tile ran through the backbones again
+    _assert_same(again, want)
+    # The pixel size goes in after the backbones: without it, the same tiles are read back and
+    # the answer is what the network gives without it.
+    bare = sem.with_calibration(Calibration.none())
+    _assert_same(a.analyze(bare), reference.analyze(bare))
+    assert cache.hits == 2 * n and cache.misses == n
+
+
+def test_other_heads_on_the_same_backbone_share_entries(images, reference):
+    """An adapted model or lab statistics change the heads only: a second Analyzer of the model,
+    with other heads, reads what the first stored and answers as its own uncached network."""
+    from fractoscope.analysis.pipeline import Analyzer
+
+    cache = TileCache(256 << 20)
+    first = Analyzer(device="cpu", tile_cache=cache)
+    first.analyze(images[1], with_cams=False)
+    stored = len(cache)
+    other = Analyzer(device="cpu", tile_cache=cache)
+    uncached = Analyzer(device="cpu", tile_cache=False)
+    with torch.no_grad():
+        for m in (other.model, uncached.model):
+            m.head_level1.weight.mul_(-0.5)
+            m.head_level2.bias.add_(1.0)
+    got = other.analyze(images[1])
+    assert cache.hits == stored and len(cache) == stored
+    want = uncached.analyze(images[1])
+    _assert_same(got, want)
+    assert not np.allclose(want.p_level1, reference.analyze(images[1]).p_level1, atol=1e-3)  # heads mattered
+
+
+def test_mixed_batch_of_cached_and_new_tiles(images, reference):
+    """analyze_many runs both images' tiles in shared batches: some read from the cache, some run."""
+    from fractoscope.analysis.pipeline import Analyzer
+
+    cache = TileCache(256 << 20)
+    a = Analyzer(device="cpu", tile_cache=cache, batch_size=8)
+    a.analyze(images[0], with_cams=False)
+    hits_before, misses_before = cache.hits, cache.misses
+    both = a.analyze_many(images)
+    assert cache.hits > hits_before and cache.misses > misses_before
+    for got, sem in zip(both, images, strict=True):
+        _assert_same(got, reference.analyze(sem))
+
+
+def test_another_backbone_never_reads_the_entries():
+    from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
+
+    torch.manual_seed(0)
+    cfg = HFFNetConfig(input_size=64)
+    m = HFFNet2d(cfg).eval()
+    d0 = backbone_digest(m)
+    with torch.no_grad():
+        m.head_level1.weight.add_(1.0)  # heads are not the backbone
+    assert backbone_digest(m) == d0
+    with torch.no_grad():
+        next(m.cnn.parameters()).view(-1)[0] += 1e-3
+    assert backbone_digest(m) != d0
+
+
+def test_bounded_least_recently_used_first_out():
+    one = (torch.zeros(256),)  # 1 kB
+    c = TileCache(3 * 1024)
+    for k in (b"a", b"b", b"c"):
+        c.put(k, one)
+    assert c.get(b"a") is not None  # "a" is now the most recent
+    c.put(b"d", one)
+    assert c.nbytes <= 3 * 1024 and len(c) == 3
+    assert c.get(b"b") is None and c.get(b"a") is not None and c.get(b"d") is not None
+    c.put(b"big", (torch.zeros(4096),))  # larger than the whole cache: not kept, nothing evicted
+    assert c.get(b"big") is None and len(c) == 3
+    off = TileCache(0)
+    assert not off.enabled
+
+
+def test_size_from_environment_and_zero_turns_it_off(images, monkeypatch):
+    import fractoscope.analysis.tilecache as tc
+    from fractoscope.analysis.pipeline import Analyzer
+
+    monkeypatch.setattr(tc, "_shared", None)
+    monkeypatch.setenv(tc.SIZE_ENV, "0")
+    a = Analyzer(device="cpu")
+    assert a.tile_cache is tc.shared_cache() and not a.tile_cache.enabled
+    a.analyze(images[0], with_cams=False)
+    assert len(a.tile_cache) == 0
+    monkeypatch.setattr(tc, "_shared", None)
+    monkeypatch.setenv(tc.SIZE_ENV, "64")
+    assert tc.shared_cache().max_bytes == 64 << 20
+    monkeypatch.setattr(tc, "_shared", None)
