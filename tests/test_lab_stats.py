@@ -251,3 +251,17 @@ def test_library_fits_stores_and_refreshes_its_lab_stats(analyzer, twenty: Path,
     assert lib.stored_lab_stats(analyzer.model_info.sha256) is None
     lab, _ = lib.lab_stats(analyzer)
     assert lab.images == 21
+
+
+def test_the_lab_statistics_sample_is_run_through_the_backbones_once(model_copy, twenty: Path, tmp_path: Path) -> None:
+    """The sample's tiles, run to fit the statistics, are read back by the main pass even from a
+    cache far smaller than them (kept until read), and the cache is back within budget after."""
+    from fractoscope.analysis.pipeline import Analyzer
+    from fractoscope.analysis.tilecache import TileCache
+
+    cache = TileCache(8 << 20)  # ~19 v3 tiles; the 20 images have 80
+    an = Analyzer(model_copy, device="cpu", tile_cache=cache)
+    s = run_batch([twenty], tmp_path / "out", an, recursive=True)
+    assert (s.total, s.ok) == (20, 20) and all(r["lab_stats"] for r in _rows(tmp_path / "out"))
+    assert cache.misses >= 20 and cache.hits == cache.misses  # every tile once through the backbones
+    assert cache.kept_bytes == 0 and cache.nbytes <= cache.max_bytes

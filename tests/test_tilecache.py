@@ -140,3 +140,45 @@ def test_size_from_environment_and_zero_turns_it_off(images, monkeypatch):
     monkeypatch.setenv(tc.SIZE_ENV, "64")
     assert tc.shared_cache().max_bytes == 64 << 20
     monkeypatch.setattr(tc, "_shared", None)
+
+
+def test_kept_entries_survive_a_second_pass_in_the_same_order():
+    """Plain LRU evicts each tile of a second same-order pass just before it is read (five tiles,
+    room for three: no hit at all); kept entries are all read back, then shrink to the budget."""
+    one = (torch.zeros(256),)  # 1 kB
+    keys = [bytes([i]) for i in range(5)]
+
+    def second_pass(cache: TileCache) -> int:
+        hits = 0
+        for k in keys:  # as the analyzer does: read, and on a miss run the tile and store it
+            if cache.get(k) is not None:
+                hits += 1
+            else:
+                cache.put(k, one)
+        return hits
+
+    lru = TileCache(3 * 1024)
+    for k in keys:
+        lru.put(k, one)
+    assert second_pass(lru) == 0
+
+    c = TileCache(3 * 1024)
+    c.keep(1 << 20)
+    for k in keys:
+        c.put(k, one, keep=True)
+    assert c.kept_bytes == c.nbytes == 5 * 1024  # past max_bytes, within the keep limit
+    c.put(b"other", one)  # an ordinary entry gets no room while kept ones fill the cache
+    assert c.get(b"other") is None
+    assert second_pass(c) == 5  # every kept tile read back, in order
+    assert c.kept_bytes == 0 and c.nbytes <= 3 * 1024  # read once: ordinary, and trimmed
+    # A pass that is never read back (cancelled batch): release makes its entries ordinary.
+    for k in keys:
+        c.put(k, one, keep=True)
+    c.release()
+    assert c.kept_bytes == 0 and c.nbytes <= 3 * 1024
+    # The keep limit is honoured: past it, kept puts become ordinary entries.
+    small = TileCache(1024)
+    small.keep(2 * 1024)
+    for k in keys:
+        small.put(k, one, keep=True)
+    assert small.kept_bytes == 2 * 1024 and small.nbytes == 2 * 1024

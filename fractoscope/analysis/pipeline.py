@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import torch
 
 from fractoscope.analysis.confidence import ConfidenceModel
 from fractoscope.analysis.results import Confidence, ModelInfo, Prediction, TilePrediction
-from fractoscope.analysis.tilecache import TileCache, backbone_digest, shared_cache, tile_keys
+from fractoscope.analysis.tilecache import (
+    TileCache,
+    backbone_digest,
+    keep_limit_bytes,
+    shared_cache,
+    tile_keys,
+)
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.imaging import (
     PreparedImage,
@@ -133,6 +140,7 @@ class Analyzer:
             tile_cache = shared_cache()
         self.tile_cache: TileCache | None = None if tile_cache is False else tile_cache
         self._backbone_key = backbone_digest(self._loaded.model) if self.tile_cache is not None else b""
+        self._keep_tiles = False
 
     # --- model / device ----------------------------------------------------------------------
     @property
@@ -254,12 +262,33 @@ class Analyzer:
             if len(miss) == len(keys):
                 # Nothing cached (the usual first analysis): the batch as the network made it.
                 for k, i in enumerate(miss):
-                    cache.put(keys[i], tuple(t[k].clone() for t in ran))
+                    cache.put(keys[i], tuple(t[k].clone() for t in ran), keep=self._keep_tiles)
                 return ran
             for k, i in enumerate(miss):
                 got[i] = tuple(t[k].clone() for t in ran)
-                cache.put(keys[i], got[i])
+                cache.put(keys[i], got[i], keep=self._keep_tiles)
         return tuple(torch.stack([g[j] for g in got]) for j in range(len(got[0])))
+
+    @contextmanager
+    def keeping_tiles(self) -> Iterator[None]:
+        """Tiles run inside this block stay in the tile cache until read once or
+        :meth:`release_kept_tiles` (up to :func:`~fractoscope.analysis.tilecache.keep_limit_bytes`):
+        for a first pass over images that a second pass analyses again in the same order (a
+        batch's lab-statistics sample), which plain LRU would evict just before each is needed."""
+        if not self._caching():
+            yield
+            return
+        self.tile_cache.keep(keep_limit_bytes())
+        self._keep_tiles = True
+        try:
+            yield
+        finally:
+            self._keep_tiles = False
+
+    def release_kept_tiles(self) -> None:
+        """Tiles kept by :meth:`keeping_tiles` become ordinary cache entries again."""
+        if self.tile_cache is not None:
+            self.tile_cache.release()
 
     def infer_tiles(
         self, tiles: np.ndarray, pixel_size_m: float | None, with_cams: bool = True

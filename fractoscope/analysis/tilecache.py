@@ -25,19 +25,28 @@ import torch
 
 SIZE_ENV = "FRACTOSCOPE_TILE_CACHE_MB"
 # A 4096 x 3072 frame at a third overlap is ~700 tiles of v3 backbone outputs (~0.42 MB each): the
-# default keeps one such frame or a dozen 1280 x 960 ones.
-DEFAULT_MB = 512
+# default keeps one such frame or two dozen 1280 x 960 ones (70 tiles each).
+DEFAULT_MB = 1024
 
 Entry = tuple[torch.Tensor, ...]
 
 
 class TileCache:
-    """Thread-safe LRU map from tile keys to backbone outputs (one tensor per output, no batch axis)."""
+    """Thread-safe LRU map from tile keys to backbone outputs (one tensor per output, no batch axis).
+
+    Entries put with ``keep=True`` (a first pass whose tiles a second pass will read, such as a
+    batch's lab-statistics sample) are not evicted until read once or released, and may grow past
+    ``max_bytes`` up to the ``keep_limit`` of :meth:`keep`: under plain LRU, a second pass in the
+    same order over more tiles than fit would evict each tile just before it is needed.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max(0, int(max_bytes))
         self._items: OrderedDict[bytes, tuple[Entry, int]] = OrderedDict()
-        self._bytes = 0
+        self._kept: OrderedDict[bytes, tuple[Entry, int]] = OrderedDict()
+        self._bytes = 0  # all entries
+        self._kept_bytes = 0
+        self._keep_limit = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -50,11 +59,22 @@ class TileCache:
     def nbytes(self) -> int:
         return self._bytes
 
+    @property
+    def kept_bytes(self) -> int:
+        return self._kept_bytes
+
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._kept)
 
     def get(self, key: bytes) -> Entry | None:
         with self._lock:
+            item = self._kept.pop(key, None)
+            if item is not None:  # read once: from now on an ordinary entry
+                self._kept_bytes -= item[1]
+                self._items[key] = item
+                self.hits += 1
+                self._evict()
+                return item[0]
             item = self._items.get(key)
             if item is None:
                 self.misses += 1
@@ -63,25 +83,62 @@ class TileCache:
             self.hits += 1
             return item[0]
 
-    def put(self, key: bytes, entry: Entry) -> None:
+    def put(self, key: bytes, entry: Entry, keep: bool = False) -> None:
         size = sum(t.numel() * t.element_size() for t in entry)
-        if size > self.max_bytes:
-            return
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old[1]
-            self._items[key] = (entry, size)
+            for d in (self._items, self._kept):
+                old = d.pop(key, None)
+                if old is not None:
+                    self._bytes -= old[1]
+                    if d is self._kept:
+                        self._kept_bytes -= old[1]
+            if keep and self._kept_bytes + size <= max(self.max_bytes, self._keep_limit):
+                self._kept[key] = (entry, size)
+                self._kept_bytes += size
+            elif size <= self.max_bytes:
+                self._items[key] = (entry, size)
+            else:
+                return
             self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (_, s) = self._items.popitem(last=False)
-                self._bytes -= s
+            self._evict()
+
+    def _evict(self) -> None:
+        # Kept entries may fill more than max_bytes; ordinary ones then get no room at all.
+        budget = max(self.max_bytes, self._kept_bytes)
+        while self._bytes > budget and self._items:
+            _, (_, s) = self._items.popitem(last=False)
+            self._bytes -= s
+
+    def keep(self, limit_bytes: int) -> None:
+        """Let kept entries grow up to ``limit_bytes`` (never below ``max_bytes``)."""
+        with self._lock:
+            self._keep_limit = max(0, int(limit_bytes))
+
+    def release(self) -> None:
+        """Kept entries become ordinary ones (the oldest), and the cache shrinks to ``max_bytes``."""
+        with self._lock:
+            kept, self._kept = self._kept, OrderedDict()
+            for k, v in reversed(kept.items()):
+                self._items[k] = v
+                self._items.move_to_end(k, last=False)
+            self._kept_bytes = 0
+            self._keep_limit = 0
+            self._evict()
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._bytes = 0
+            self._kept.clear()
+            self._bytes = self._kept_bytes = self._keep_limit = 0
             self.hits = self.misses = 0
+
+
+def keep_limit_bytes() -> int:
+    """How much a pass may keep for a second one: a quarter of the memory free now, at most 4 GiB
+    (50 frames of 1280 x 960, a batch's largest lab-statistics sample, need about 1.5 GB)."""
+    import psutil
+
+    return int(min(4 << 30, psutil.virtual_memory().available // 4))
 
 
 _shared: TileCache | None = None
@@ -90,7 +147,7 @@ _shared_lock = threading.Lock()
 
 def shared_cache() -> TileCache:
     """The process's cache, shared by every Analyzer (so a base and an adapted model share it).
-    Its size is ``$FRACTOSCOPE_TILE_CACHE_MB`` megabytes (default 512; 0 turns it off)."""
+    Its size is ``$FRACTOSCOPE_TILE_CACHE_MB`` megabytes (default 1024; 0 turns it off)."""
     global _shared
     with _shared_lock:
         if _shared is None:

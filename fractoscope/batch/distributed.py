@@ -96,7 +96,9 @@ class AnalyzerPlugin(_plugin_base()):
         path = Path(self._dir) / f"{name}.safetensors"
         path.write_bytes(self.weights)
         path.with_suffix(".json").write_text(json.dumps(self.card), encoding="utf-8")
-        analyzer = Analyzer(path, device=self.device)  # checks the file against the card again
+        # Checks the file against the card again. No tile cache: a worker sees each image once (a
+        # re-run after a lost worker lands anywhere), so it would only hold memory.
+        analyzer = Analyzer(path, device=self.device, tile_cache=False)
         if analyzer.model_info.sha256 != self.model_sha256:
             raise ModelError("worker loaded a different model than the client's")
         self.weights = b""  # the loaded model is all the worker needs now

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,7 @@ class BatchRun:
         # The embedded path commits from its writer thread while the model's thread reports
         # progress: one lock keeps the counts, the ETA and the order of events consistent.
         self._lock = threading.RLock()
+        self._embedded = False  # run's images analysed by self.analyzer in this process (no cluster)
 
     # -- the steps, in order ----------------------------------------------------------------
     def run(self) -> BatchSummary:
@@ -245,6 +247,7 @@ class BatchRun:
             try:
                 self.start_manifest()
                 self.event("started", message=f"{len(self.images)} images")
+                self._embedded = pool is None
                 self.prepare_lab_stats()
                 self._eta.restart()
                 if self.summary.cancelled:  # cancelled while fitting the lab statistics
@@ -257,6 +260,9 @@ class BatchRun:
             finally:
                 self._store.close()
                 self.restore_lab_stats()
+                release = getattr(self.analyzer, "release_kept_tiles", None)
+                if release is not None:
+                    release()
         finally:
             if pool is not None:
                 pool.close()
@@ -319,10 +325,15 @@ class BatchRun:
                 def on_progress(f: float, msg: str) -> None:
                     self.event("lab_stats", fraction=0.0, message=msg)
 
+                # In this process the same analyzer then analyses every image, the sample again:
+                # its tiles stay in the tile cache until then, so the sample costs one pass.
+                keeping = getattr(self.analyzer, "keeping_tiles", None)
+                keep = keeping() if keeping is not None and self._embedded else nullcontext()
                 try:
-                    lab, self.lab_stats_message = labfiles.fit_from_files(
-                        self.analyzer, sample, self.crop_databar, on_progress, self._cancel
-                    )
+                    with keep:
+                        lab, self.lab_stats_message = labfiles.fit_from_files(
+                            self.analyzer, sample, self.crop_databar, on_progress, self._cancel
+                        )
                 except AnalysisCancelled:
                     self.summary.cancelled = True
                     return
