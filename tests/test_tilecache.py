@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fractoscope.analysis.tilecache import TileCache, backbone_digest
+from fractoscope.analysis.tilecache import TileCache, backbone_digest, maps_digest
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +48,17 @@ def test_second_analysis_reads_the_cache_and_gives_the_same_answer(images, refer
     want = reference.analyze(sem)
     first = a.analyze(sem)
     n = int(first.timings["tiles_run"])
-    assert n > 1 and (cache.hits, cache.misses, len(cache)) == (0, n, n)
+    # Each tile: its heads' input maps and its backbone outputs looked up, missed and stored.
+    assert n > 1 and (cache.hits, cache.misses, len(cache)) == (0, 2 * n, 2 * n)
     _assert_same(first, want)
     again = a.analyze(sem)
-    assert (cache.hits, cache.misses) == (n, n)  # no tile ran through the backbones again
+    assert (cache.hits, cache.misses) == (n, 2 * n)  # only the heads ran again
     _assert_same(again, want)
-    # The pixel size goes in after the backbones: without it, the same tiles are read back and
-    # the answer is what the network gives without it.
+    # The pixel size goes in after the backbones: without it, the maps are new but the backbone
+    # outputs are read back, and the answer is what the network gives without it.
     bare = sem.with_calibration(Calibration.none())
     _assert_same(a.analyze(bare), reference.analyze(bare))
-    assert cache.hits == 2 * n and cache.misses == n
+    assert (cache.hits, cache.misses, len(cache)) == (2 * n, 3 * n, 3 * n)
 
 
 def test_other_heads_on_the_same_backbone_share_entries(images, reference):
@@ -76,7 +77,7 @@ def test_other_heads_on_the_same_backbone_share_entries(images, reference):
             m.head_level1.weight.mul_(-0.5)
             m.head_level2.bias.add_(1.0)
     got = other.analyze(images[1])
-    assert cache.hits == stored and len(cache) == stored
+    assert cache.hits == stored // 2 and len(cache) == stored  # every tile's maps read back
     want = uncached.analyze(images[1])
     _assert_same(got, want)
     assert not np.allclose(want.p_level1, reference.analyze(images[1]).p_level1, atol=1e-3)  # heads mattered
@@ -96,19 +97,23 @@ def test_mixed_batch_of_cached_and_new_tiles(images, reference):
         _assert_same(got, reference.analyze(sem))
 
 
-def test_another_backbone_never_reads_the_entries():
+def test_another_network_never_reads_the_entries():
     from fractoscope.model.hffnet import HFFNet2d, HFFNetConfig
 
     torch.manual_seed(0)
     cfg = HFFNetConfig(input_size=64)
     m = HFFNet2d(cfg).eval()
-    d0 = backbone_digest(m)
+    b0, m0 = backbone_digest(m), maps_digest(m)
     with torch.no_grad():
-        m.head_level1.weight.add_(1.0)  # heads are not the backbone
-    assert backbone_digest(m) == d0
+        m.head_level1.weight.add_(1.0)  # the heads are in neither
+    assert (backbone_digest(m), maps_digest(m)) == (b0, m0)
+    with torch.no_grad():
+        m.fuse16[0][0].weight.view(-1)[0] += 1e-3  # the fusion: the maps, not the backbone
+    assert backbone_digest(m) == b0 and maps_digest(m) != m0
+    m1 = maps_digest(m)
     with torch.no_grad():
         next(m.cnn.parameters()).view(-1)[0] += 1e-3
-    assert backbone_digest(m) != d0
+    assert backbone_digest(m) != b0 and maps_digest(m) != m1
 
 
 def test_bounded_least_recently_used_first_out():

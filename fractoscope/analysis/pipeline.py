@@ -19,8 +19,9 @@ from fractoscope.analysis.tilecache import (
     TileCache,
     backbone_digest,
     keep_limit_bytes,
+    maps_digest,
     shared_cache,
-    tile_keys,
+    tile_digests,
 )
 from fractoscope.errors import AnalysisCancelled, FractoscopeError
 from fractoscope.imaging import (
@@ -139,7 +140,9 @@ class Analyzer:
         if tile_cache is True:
             tile_cache = shared_cache()
         self.tile_cache: TileCache | None = None if tile_cache is False else tile_cache
-        self._backbone_key = backbone_digest(self._loaded.model) if self.tile_cache is not None else b""
+        caching = self.tile_cache is not None
+        self._backbone_key = backbone_digest(self._loaded.model) if caching else b""
+        self._maps_key = maps_digest(self._loaded.model) if caching else b""
         self._keep_tiles = False
 
     # --- model / device ----------------------------------------------------------------------
@@ -234,7 +237,7 @@ class Analyzer:
         model = self._loaded.model
         with torch.inference_mode(), half:
             if self._caching():
-                out = model.fuse(*self._cached_backbone(xs, x), pixel_size_nm=scale, with_cams=with_cams)
+                out = self._cached_forward(xs, x, scale, with_cams)
             else:
                 out = model(x, scale, with_cams=with_cams)
             feats = torch.cat([out.features_level1.mean((2, 3)), out.features_level2.mean((2, 3))], 1)
@@ -251,23 +254,44 @@ class Analyzer:
         c = self.tile_cache
         return c is not None and c.enabled and self._device.type == "cpu" and self.precision == "fp32"
 
-    def _cached_backbone(self, xs: np.ndarray, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``model.backbone(x)``, taking the tiles the cache holds from it and running the rest."""
+    def _through_cache(self, keys: list[bytes], compute, keep: bool) -> tuple[torch.Tensor, ...]:
+        """Batch outputs for ``keys``' tiles: the cached ones read back, ``compute(indices)`` run
+        for the rest (one tensor per output, batch first) and stored."""
         cache = self.tile_cache
-        keys = tile_keys(self._backbone_key, xs)
         got = [cache.get(k) for k in keys]
         miss = [i for i, g in enumerate(got) if g is None]
         if miss:
-            ran = self._loaded.model.backbone(x if len(miss) == len(keys) else x[miss])
+            ran = compute(miss)
             if len(miss) == len(keys):
                 # Nothing cached (the usual first analysis): the batch as the network made it.
                 for k, i in enumerate(miss):
-                    cache.put(keys[i], tuple(t[k].clone() for t in ran), keep=self._keep_tiles)
+                    cache.put(keys[i], tuple(t[k].clone() for t in ran), keep=keep)
                 return ran
             for k, i in enumerate(miss):
                 got[i] = tuple(t[k].clone() for t in ran)
-                cache.put(keys[i], got[i], keep=self._keep_tiles)
+                cache.put(keys[i], got[i], keep=keep)
         return tuple(torch.stack([g[j] for g in got]) for j in range(len(got[0])))
+
+    def _cached_forward(self, xs: np.ndarray, x: torch.Tensor, scale: torch.Tensor, with_cams: bool):
+        """``model(x, scale, with_cams)`` through the tile cache: the heads' input maps of tiles
+        seen at this pixel size, else the backbone outputs of tiles seen at all, else the network."""
+        model = self._loaded.model
+        tiles = tile_digests(xs)
+        px = scale.float().cpu().numpy()
+
+        def pick(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
+            return t if len(idx) == t.shape[0] else t[idx]
+
+        def maps(idx: list[int]) -> tuple[torch.Tensor, ...]:
+            xi = pick(x, idx)
+            bb = self._through_cache(
+                [self._backbone_key + tiles[i] for i in idx], lambda j: model.backbone(pick(xi, j)), keep=False
+            )
+            return model.fuse_maps(*bb, pixel_size_nm=pick(scale, idx))
+
+        keys = [self._maps_key + tiles[i] + px[i].tobytes() for i in range(len(tiles))]
+        g16, g8 = self._through_cache(keys, maps, keep=self._keep_tiles)
+        return model.heads(g16, g8, with_cams=with_cams)
 
     @contextmanager
     def keeping_tiles(self) -> Iterator[None]:

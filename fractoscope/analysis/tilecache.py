@@ -1,16 +1,19 @@
-"""What the backbones made of a tile, kept in memory so that the same pixels are not run twice.
+"""What the network made of a tile, kept in memory so that the same pixels are not run twice.
 
 The backbones (CNN and DINOv2 branch, ``HFFNet2d.backbone``) are ~90 % of v3's FLOPs per tile, and
-they see nothing but the tile's pixels: not the pixel size, not the heads. So an image analysed
-again in the same session - with an adapted model (new heads over the same backbone), with lab
-statistics or a surface context switched on or off, without its calibration, by ``evaluate``
-after ``calibrate`` - only needs the cheap rest of the network (``HFFNet2d.fuse``: the small
-transformer, the fusion and the heads) on the stored backbone outputs.
+they see nothing but the tile's pixels: not the pixel size, not the heads. The rest up to the heads
+(``HFFNet2d.fuse_maps``) adds the pixel size. So an image analysed again in the same session only
+needs the heads (``HFFNet2d.heads``: two linear layers and their CAMs) when only the heads changed
+- an adapted model, lab statistics (a batch's main pass after its lab-statistics sample), a
+surface context - and only the cheap fusion when its pixel size changed (analysed without its
+calibration; ``evaluate`` after ``calibrate``).
 
-Entries are keyed by a digest of the backbone's weights and one of the standardised tile's bytes, so
-a model with another backbone never reads them. The outputs are those the network computed for
-the tile (fp32, CPU), so a cached analysis gives what a fresh one gives, up to the rounding of a
-different batch composition (tests/test_tilecache.py). Bounded, least recently used first out.
+Two kinds of entries: backbone outputs keyed by a digest of the backbone's weights and one of the
+standardised tile's bytes; the heads' input maps keyed by a digest of every weight but the heads',
+the tile's digest and its pixel size. A model with other weights never reads them. The entries
+are what the network computed for the tile (fp32, CPU), so a cached analysis gives what a fresh
+one gives, up to the rounding of another batch make-up (tests/test_tilecache.py). Bounded, least
+recently used first out.
 """
 
 from __future__ import annotations
@@ -159,18 +162,27 @@ def shared_cache() -> TileCache:
         return _shared
 
 
-def backbone_digest(model: torch.nn.Module) -> bytes:
-    """Digest of the weights :meth:`HFFNet2d.backbone` reads (names, shapes and values)."""
+def _digest(model: torch.nn.Module, wanted) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for name, t in model.state_dict().items():
-        if name.startswith(("cnn.", "vit.")):
+        if wanted(name):
             a = t.detach().cpu().contiguous().numpy()
             h.update(f"{name}:{a.dtype}:{a.shape};".encode())
             h.update(memoryview(a).cast("B"))
     return h.digest()
 
 
-def tile_keys(prefix: bytes, x: np.ndarray) -> list[bytes]:
-    """One key per tile of the standardised batch ``x`` (N, ...): ``prefix`` + digest of its bytes."""
+def backbone_digest(model: torch.nn.Module) -> bytes:
+    """Digest of the weights :meth:`HFFNet2d.backbone` reads (names, shapes and values)."""
+    return b"B" + _digest(model, lambda n: n.startswith(("cnn.", "vit.")))
+
+
+def maps_digest(model: torch.nn.Module) -> bytes:
+    """Digest of every weight but the heads': what :meth:`HFFNet2d.fuse_maps` depends on."""
+    return b"M" + _digest(model, lambda n: not n.startswith(("head_level1.", "head_level2.")))
+
+
+def tile_digests(x: np.ndarray) -> list[bytes]:
+    """One digest per tile of the standardised batch ``x`` (N, ...), of its bytes."""
     x = np.ascontiguousarray(x)
-    return [prefix + hashlib.blake2b(memoryview(t).cast("B"), digest_size=16).digest() for t in x]
+    return [hashlib.blake2b(memoryview(t).cast("B"), digest_size=16).digest() for t in x]

@@ -231,6 +231,18 @@ class HFFNet2d(nn.Module):
         with_cams: bool = True,
     ) -> HFFNetOutput:
         """Transformer blocks, hierarchical fusion, heads and CAMs over :meth:`backbone`'s output."""
+        return self.heads(*self.fuse_maps(f8, f16, f32, raw_tokens, pixel_size_nm), with_cams=with_cams)
+
+    def fuse_maps(
+        self,
+        f8: torch.Tensor,
+        f16: torch.Tensor,
+        f32: torch.Tensor,
+        raw_tokens: torch.Tensor,
+        pixel_size_nm: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The maps the heads pool (stride 16 for level 1, stride 8 for level 2): everything but
+        the heads, so that heads changed alone (adaptation, lab statistics) can reuse them."""
         b = f16.shape[0]
         h, w = f16.shape[-2:]
         if pixel_size_nm is None:
@@ -247,6 +259,11 @@ class HFFNet2d(nn.Module):
         g8 = self.fuse8(
             torch.cat([f8, F.interpolate(g16, size=f8.shape[-2:], mode="bilinear", align_corners=False)], 1)
         )
+        return g16, g8
+
+    def heads(self, g16: torch.Tensor, g8: torch.Tensor, with_cams: bool = True) -> HFFNetOutput:
+        """Both heads and their CAMs over :meth:`fuse_maps`' maps."""
+        h, w = g16.shape[-2:]
         logits1 = self.head_level1(self.drop(g16.mean((2, 3))))
         logits2 = self.head_level2(self.drop(g8.mean((2, 3))))
         log_p1, log_p2 = self.conditional_log_probs(logits1, logits2)
