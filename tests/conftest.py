@@ -37,6 +37,18 @@ def repo_root() -> Path:
     return REPO
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _empty_tile_cache():
+    """Each test module starts with an empty in-process tile cache (fractoscope.analysis.tilecache):
+    another module's images must not make this module's analyses faster or its timings different."""
+    import sys
+
+    tc = sys.modules.get("fractoscope.analysis.tilecache")  # not imported yet: nothing to empty
+    if tc is not None and tc._shared is not None:
+        tc._shared.clear()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_when_gui_disabled_it():
     """The GUI turns automatic gc off (it collects on a Qt timer in the GUI thread); outside a

@@ -29,7 +29,9 @@ CLASSES = ["striations", "cleavage", "pitting", "intergranular", "mud_cracking"]
 def analyzer():
     from fractoscope.analysis.pipeline import Analyzer
 
-    return Analyzer(device="cpu")
+    # Every test here generates the same images and interrupts a run while the model is busy:
+    # from the tile cache a repeated image would be done before any interrupt could land.
+    return Analyzer(device="cpu", tile_cache=False)
 
 
 @pytest.fixture()

@@ -96,10 +96,15 @@ def test_same_results_as_embedded_and_bad_file_is_a_failed_row(
     assert (s2.reused, s2.ok, s2.failed) == (6, 6, 1)
     assert len((out / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 7
 
-    # Two runs, one model load per worker process.
+    # Two runs, one model load per worker process, and the weights sent once: the second run found
+    # the model's plugin on the scheduler and the model loaded in every worker.
     loads = _loads(client)
     assert len(loads) == 2
     for v in loads.values():
+        assert v[analyzer.model_info.sha256] == 1
+    from fractoscope.batch.distributed import worker_model_receipts
+
+    for v in client.run(worker_model_receipts).values():
         assert v[analyzer.model_info.sha256] == 1
 
 

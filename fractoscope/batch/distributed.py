@@ -10,7 +10,9 @@ another worker.
 The model travels to the workers inside a ``WorkerPlugin``: the client sends the weights file and
 its model card; each worker process loads it once, after checking the weights' sha256 against the
 client's card, and keeps it for every task of the run. So workers need Fractoscope installed and
-read access to the image paths, but not the model file.
+read access to the image paths, but not the model file. The plugin is registered under a name
+that carries the model's sha256, and a run on a cluster whose scheduler holds that plugin and
+whose workers have all loaded that model sends nothing (v3's weights are 73 MB per worker).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CONNECT_TIMEOUT_S = 10  # a reachable scheduler answers in well under a second
 # Per worker process: model sha256 -> Analyzer. Filled by AnalyzerPlugin.setup, read by tasks.
 _ANALYZERS: dict[str, object] = {}
 _LOADS: dict[str, int] = {}
+_RECEIVED: dict[str, int] = {}  # model sha256 -> plugin set-ups (the weights arrived) in this worker
 # Per worker process: the lab statistics each model's heads are adjusted to now (their JSON), and
 # one lock per model so a task's "adjust the heads, analyse" is never split by another task's.
 _LAB_APPLIED: dict[str, str] = {}
@@ -74,6 +77,7 @@ class AnalyzerPlugin(_plugin_base()):
         self._dir: str | None = None
 
     def setup(self, worker) -> None:
+        _RECEIVED[self.model_sha256] = _RECEIVED.get(self.model_sha256, 0) + 1
         actual = sha256_bytes(self.weights)
         if actual != self.model_sha256 or self.card.get("sha256") != self.model_sha256:
             raise ModelError(
@@ -143,6 +147,15 @@ def worker_model_loads(dask_worker=None) -> dict[str, int]:
     return {"pid": os.getpid(), **_LOADS}
 
 
+def worker_model_receipts(dask_worker=None) -> dict[str, int]:
+    """How often each model's weights reached this worker process (``client.run`` diagnostic)."""
+    return {"pid": os.getpid(), **_RECEIVED}
+
+
+def plugin_name(model_sha256: str) -> str:
+    return f"{PLUGIN_NAME}-{model_sha256[:16]}"
+
+
 def _model_weights(analyzer: AnalyzerLike) -> tuple[bytes, dict]:
     """The client's weights file and card, checked against the model it is running."""
     from fractoscope.model.checkpoint import default_model_path, read_card
@@ -198,10 +211,36 @@ class DaskPool:
             raise ClusterError(f"{what}: {exc}") from None
         device = getattr(analyzer, "device", "cpu")
         try:
-            self.client.register_plugin(AnalyzerPlugin(weights, card, self.model_sha256, device))
+            if not self._holds_model():
+                self._register(AnalyzerPlugin(weights, card, self.model_sha256, device))
         except Exception as exc:
             self.close()
             raise ClusterError(f"a Dask worker could not load the model: {exc}") from None
+
+    def _holds_model(self) -> bool:
+        """True when an earlier run left this model on the cluster: its plugin registered on the
+        scheduler (so a worker that joins or restarts loads it) and loaded by every worker now."""
+        name = plugin_name(self.model_sha256)
+        try:
+            # A lambda travels by value: the scheduler need not have Fractoscope installed.
+            names = self.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+            loads = self.client.run(worker_model_loads)
+        except Exception:  # noqa: BLE001 - any doubt: send the model as usual
+            return False
+        return name in names and bool(loads) and all(self.model_sha256 in v for v in loads.values())
+
+    def _register(self, plugin: AnalyzerPlugin) -> None:
+        """Register this model's plugin in place of any other model's (workers that join later
+        load only the newest model, as when every model's plugin had one name)."""
+        name = plugin_name(self.model_sha256)
+        try:
+            names = self.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+        except Exception:  # noqa: BLE001 - nothing to tidy up is not a reason to fail
+            names = []
+        for other in names:
+            if other.startswith(PLUGIN_NAME) and other != name:
+                self.client.unregister_worker_plugin(other)
+        self.client.register_plugin(plugin, name=name)
 
     def __enter__(self) -> DaskPool:
         return self
