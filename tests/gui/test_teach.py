@@ -108,6 +108,9 @@ def test_uncertain_result_offers_teaching_and_the_flow_adapts_and_switches(
     assert d.history_label.text().startswith("Earlier: 6 images: mechanism ")
     assert ", morphology " in d.accuracy.text()
     assert [n for n, _ in d.history] == [6, 9]
+    # The cross-validation that followed the import left its summary in place (it used to write its
+    # own progress over it, and then an empty line: gone before anyone could read it).
+    assert d.status.text() == "Added 3 images; 1 already in the library."
 
     # 3. Update model: the window switches to it (no question asked) and analyses again.
     with qtbot.waitSignal(w.analysisFinished, timeout=300_000) as analysed:

@@ -160,6 +160,9 @@ class TeachDialog(QDialog):
         self.setAcceptDrops(True)
         self.resize(620, 560)
         self.queue = JobQueue("teach", self)
+        # What the queue's current job is: an import reports progress in the status line; the
+        # cross-validation that follows it must not, or it would wipe the import's "Added N" at once.
+        self._job_kind = ""
         self.queue.progress.connect(self._progress)
         self.queue.finished.connect(self._job_done)
         self.queue.failed.connect(lambda m: self._say(f"Could not finish: {m}", error=True))
@@ -371,6 +374,7 @@ class TeachDialog(QDialog):
             return False
         self.lib.adapter.cancel()  # a running update would miss them
         self.queue.submit(import_job(self.library.root, [(p, target[0], target[1]) for p in files]))
+        self._job_kind = "import"
         self._say(f"Adding {len(files)} image{'s' if len(files) != 1 else ''} to {self._label(*target)}…")
         return True
 
@@ -381,6 +385,7 @@ class TeachDialog(QDialog):
 
     def add_folder(self, folder: str | Path) -> None:
         self.queue.submit(folder_import_job(self.library.root, folder))
+        self._job_kind = "import"
         self._say(f"Adding the labelled images of {folder}…")
 
     def _label(self, l1: str, l2: str | None) -> str:
@@ -409,12 +414,14 @@ class TeachDialog(QDialog):
             return False
         self.accuracy.setText("Cross-validated accuracy: measuring…")
         self.queue.submit(accuracy_job(self.library.root, self.lib.base_model, self.lib.device, self.lib.cache_dir))
+        self._job_kind = "accuracy"
         return True
 
     # --- jobs coming back --------------------------------------------------------------------------
     def _progress(self, frac: float, msg: str) -> None:
         self.progress.setValue(int(1000 * frac))
-        self.status.setText(msg)
+        if self._job_kind != "accuracy":  # the accuracy line already says "measuring…"
+            self.status.setText(msg)
 
     def _job_done(self, result) -> None:
         if isinstance(result, ImportResult):
@@ -436,7 +443,8 @@ class TeachDialog(QDialog):
             self.accuracy.setText(text)
             earlier = [f"{k} images: {t.split('): ', 1)[-1]}" for k, t in self.history[:-1] if "mechanism" in t]
             self.history_label.setText("Earlier: " + "; ".join(earlier[-4:]) if earlier else "")
-            self.status.setText(" ".join(f"Warning: {w}" for w in result.warnings[:2]))
+            if result.warnings:  # else the status keeps what the last import said
+                self.status.setText(" ".join(f"Warning: {w}" for w in result.warnings[:2]))
 
     def _busy(self, busy: bool) -> None:
         self.progress.setVisible(busy or self.lib.adapter.busy)
