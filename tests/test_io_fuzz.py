@@ -49,6 +49,8 @@ def _mutate(data: bytes, ops) -> bytes:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(mutation, min_size=1, max_size=4))
 @example(ops=[("flip", 12, 1)])  # found by this test: a header shape of tuples (TypeError before)
+@example(ops=[("flip", 62, 1)])  # found by this test: PhotometricInterpretation a tuple (TypeError)
+@example(ops=[("flip", 60, 1)])  # found by this test: PhotometricInterpretation a text (ValueError)
 def test_mutated_tiff(tmp_path, ops):
     path = tmp_path / "m.tif"
     path.write_bytes(_mutate(SEED, ops))

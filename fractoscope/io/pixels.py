@@ -108,10 +108,21 @@ def check_tiff_extent(page, file_size: int) -> None:
             raise ImageReadError("truncated TIFF: pixel data extends past the end of the file")
     if page.compression == 1:
         rows, cols, samples = tiff_layout(page)
-        bits = int(page.bitspersample)
+        bits = _tag_int(page, "bitspersample")
+        if bits is None:
+            raise ImageReadError(f"unreadable TIFF header (BitsPerSample {page.bitspersample!r})")
         needed = rows * ((cols * samples * bits + 7) // 8) if page.is_contiguous else None
         if needed is not None and sum(counts) < needed:
             raise ImageReadError("truncated TIFF: less pixel data than the header declares")
+
+
+def _tag_int(page, name: str) -> int | None:
+    """A tifffile page's single-number header value as an int; None when a damaged header made it
+    something else (a tuple of values, a text), which is the file's fault, not a bug."""
+    try:
+        return int(getattr(page, name))
+    except (TypeError, ValueError):
+        return None
 
 
 def tiff_page_array(page, notes: list[str]) -> np.ndarray:
@@ -121,7 +132,12 @@ def tiff_page_array(page, notes: list[str]) -> np.ndarray:
     if samples > 1 and data.shape[0] == samples and data.shape[-2:] == (rows, cols):
         data = np.moveaxis(data, 0, -1)  # planar (separate) -> interleaved
     data = data.reshape((rows, cols, samples) if samples > 1 else (rows, cols))
-    photometric = int(page.photometric)
+    photometric = _tag_int(page, "photometric")
+    if photometric is None:
+        # A damaged PhotometricInterpretation tag (a flipped bit gave a tuple or a text): the pixels
+        # decoded, so they are shown as plain grey levels, and the notes say so.
+        notes.append(f"PhotometricInterpretation tag unreadable ({page.photometric!r}): read as grey, dark = low")
+        photometric = 1
     if photometric == 3 and page.colormap is not None and data.ndim == 2:
         data = expand_palette(data, np.asarray(page.colormap), notes)
     elif photometric == 0 and data.dtype.kind in "ui":  # min-is-white: store as min-is-black
