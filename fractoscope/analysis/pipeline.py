@@ -17,9 +17,8 @@ from fractoscope.analysis.confidence import ConfidenceModel
 from fractoscope.analysis.results import Confidence, ModelInfo, Prediction, TilePrediction
 from fractoscope.analysis.tilecache import (
     TileCache,
-    backbone_digest,
     keep_limit_bytes,
-    maps_digest,
+    network_digests,
     shared_cache,
     tile_digests,
 )
@@ -140,9 +139,9 @@ class Analyzer:
         if tile_cache is True:
             tile_cache = shared_cache()
         self.tile_cache: TileCache | None = None if tile_cache is False else tile_cache
-        caching = self.tile_cache is not None
-        self._backbone_key = backbone_digest(self._loaded.model) if caching else b""
-        self._maps_key = maps_digest(self._loaded.model) if caching else b""
+        # Digests of the weights the entries depend on: computed at the first cached run (0.1 s
+        # over v3's 73 MB), not at every load.
+        self._cache_keys: tuple[bytes, bytes] | None = None
         self._keep_tiles = False
 
     # --- model / device ----------------------------------------------------------------------
@@ -276,6 +275,9 @@ class Analyzer:
         """``model(x, scale, with_cams)`` through the tile cache: the heads' input maps of tiles
         seen at this pixel size, else the backbone outputs of tiles seen at all, else the network."""
         model = self._loaded.model
+        if self._cache_keys is None:
+            self._cache_keys = network_digests(model)
+        backbone_key, maps_key = self._cache_keys
         tiles = tile_digests(xs)
         px = scale.float().cpu().numpy()
 
@@ -285,11 +287,11 @@ class Analyzer:
         def maps(idx: list[int]) -> tuple[torch.Tensor, ...]:
             xi = pick(x, idx)
             bb = self._through_cache(
-                [self._backbone_key + tiles[i] for i in idx], lambda j: model.backbone(pick(xi, j)), keep=False
+                [backbone_key + tiles[i] for i in idx], lambda j: model.backbone(pick(xi, j)), keep=False
             )
             return model.fuse_maps(*bb, pixel_size_nm=pick(scale, idx))
 
-        keys = [self._maps_key + tiles[i] + px[i].tobytes() for i in range(len(tiles))]
+        keys = [maps_key + tiles[i] + px[i].tobytes() for i in range(len(tiles))]
         g16, g8 = self._through_cache(keys, maps, keep=self._keep_tiles)
         return model.heads(g16, g8, with_cams=with_cams)
 

@@ -162,24 +162,30 @@ def shared_cache() -> TileCache:
         return _shared
 
 
-def _digest(model: torch.nn.Module, wanted) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
+def network_digests(model: torch.nn.Module) -> tuple[bytes, bytes]:
+    """(backbone digest, maps digest) in one pass over the weights (names, shapes and values).
+
+    The backbone's covers what :meth:`HFFNet2d.backbone` reads; the maps' covers every weight but
+    the heads' (what :meth:`HFFNet2d.fuse_maps` depends on, the backbone included)."""
+    hb, hm = hashlib.blake2b(digest_size=16), hashlib.blake2b(digest_size=16)
     for name, t in model.state_dict().items():
-        if wanted(name):
-            a = t.detach().cpu().contiguous().numpy()
-            h.update(f"{name}:{a.dtype}:{a.shape};".encode())
-            h.update(memoryview(a).cast("B"))
-    return h.digest()
+        if name.startswith(("head_level1.", "head_level2.")):
+            continue
+        h = hb if name.startswith(("cnn.", "vit.")) else hm
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(f"{name}:{a.dtype}:{a.shape};".encode())
+        h.update(memoryview(a).cast("B"))
+    b = hb.digest()
+    hm.update(b)
+    return b"B" + b, b"M" + hm.digest()
 
 
 def backbone_digest(model: torch.nn.Module) -> bytes:
-    """Digest of the weights :meth:`HFFNet2d.backbone` reads (names, shapes and values)."""
-    return b"B" + _digest(model, lambda n: n.startswith(("cnn.", "vit.")))
+    return network_digests(model)[0]
 
 
 def maps_digest(model: torch.nn.Module) -> bytes:
-    """Digest of every weight but the heads': what :meth:`HFFNet2d.fuse_maps` depends on."""
-    return b"M" + _digest(model, lambda n: not n.startswith(("head_level1.", "head_level2.")))
+    return network_digests(model)[1]
 
 
 def tile_digests(x: np.ndarray) -> list[bytes]:
