@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fractoscope.analysis.tilecache import TileCache, backbone_digest, maps_digest
+from fractoscope.analysis.tilecache import TileCache, network_digests
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +103,18 @@ def test_another_network_never_reads_the_entries():
     torch.manual_seed(0)
     cfg = HFFNetConfig(input_size=64)
     m = HFFNet2d(cfg).eval()
-    b0, m0 = backbone_digest(m), maps_digest(m)
+    b0, m0 = network_digests(m)
     with torch.no_grad():
         m.head_level1.weight.add_(1.0)  # the heads are in neither
-    assert (backbone_digest(m), maps_digest(m)) == (b0, m0)
+    assert network_digests(m) == (b0, m0)
     with torch.no_grad():
         m.fuse16[0][0].weight.view(-1)[0] += 1e-3  # the fusion: the maps, not the backbone
-    assert backbone_digest(m) == b0 and maps_digest(m) != m0
-    m1 = maps_digest(m)
+    b1, m1 = network_digests(m)
+    assert b1 == b0 and m1 != m0
     with torch.no_grad():
         next(m.cnn.parameters()).view(-1)[0] += 1e-3
-    assert backbone_digest(m) != b0 and maps_digest(m) != m1
+    b2, m2 = network_digests(m)
+    assert b2 != b0 and m2 != m1
 
 
 def test_bounded_least_recently_used_first_out():

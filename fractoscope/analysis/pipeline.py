@@ -134,7 +134,7 @@ class Analyzer:
         self.input_spec = self._loaded.info.input_spec
         # Temperatures and out-of-distribution statistics from the card (identity without them).
         self.confidence_model = ConfidenceModel.from_card(self._loaded.info.confidence_card)
-        # Backbone outputs of tiles already seen (fractoscope.analysis.tilecache): True = the
+        # What the network made of tiles already seen (fractoscope.analysis.tilecache): True = the
         # process's shared cache, False = none (benchmarks that time repeated runs of one image).
         if tile_cache is True:
             tile_cache = shared_cache()

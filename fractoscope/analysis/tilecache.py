@@ -27,15 +27,16 @@ import numpy as np
 import torch
 
 SIZE_ENV = "FRACTOSCOPE_TILE_CACHE_MB"
-# A 4096 x 3072 frame at a third overlap is ~700 tiles of v3 backbone outputs (~0.42 MB each): the
-# default keeps one such frame or two dozen 1280 x 960 ones (70 tiles each).
+# A tile's two entries take ~0.8 MB with v3 (backbone outputs 0.42 MB, the heads' input maps 0.39 MB):
+# the default keeps about 1300 tiles, some 18 frames of 1280 x 960 (70 tiles each).
 DEFAULT_MB = 1024
 
 Entry = tuple[torch.Tensor, ...]
 
 
 class TileCache:
-    """Thread-safe LRU map from tile keys to backbone outputs (one tensor per output, no batch axis).
+    """Thread-safe LRU map from tile keys to what the network made of the tile (one tensor per
+    output, no batch axis).
 
     Entries put with ``keep=True`` (a first pass whose tiles a second pass will read, such as a
     batch's lab-statistics sample) are not evicted until read once or released, and may grow past
@@ -178,14 +179,6 @@ def network_digests(model: torch.nn.Module) -> tuple[bytes, bytes]:
     b = hb.digest()
     hm.update(b)
     return b"B" + b, b"M" + hm.digest()
-
-
-def backbone_digest(model: torch.nn.Module) -> bytes:
-    return network_digests(model)[0]
-
-
-def maps_digest(model: torch.nn.Module) -> bytes:
-    return network_digests(model)[1]
 
 
 def tile_digests(x: np.ndarray) -> list[bytes]:
